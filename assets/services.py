@@ -1,0 +1,49 @@
+"""Writes to the asset registry: recording telemetry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import transaction
+
+from assets.models import AssetTelemetry, DERAsset
+from dermgmt.db import update_rows
+
+
+@transaction.atomic
+def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
+    """Insert telemetry in one statement and carry the newest state onto each asset.
+
+    Re-sent telemetry (same asset and `measured_at`) is ignored. An asset's
+    `last_telemetry_at` and `state_of_charge` only move to a newer measurement,
+    so late-arriving old telemetry never rolls the registry back.
+    Returns the number of rows given.
+    """
+    AssetTelemetry.objects.bulk_create(
+        telemetry, ignore_conflicts=True, batch_size=2000
+    )
+    newest: dict[int, AssetTelemetry] = {}
+    for row in telemetry:
+        seen = newest.get(row.asset_id)
+        if seen is None or row.measured_at > seen.measured_at:
+            newest[row.asset_id] = row
+    stored = DERAsset.objects.filter(pk__in=newest).values_list(
+        "pk", "last_telemetry_at", "state_of_charge"
+    )
+    pks: list[int] = []
+    seen_at: list[datetime] = []
+    soc: list[float] = []
+    for pk, last_at, last_soc in stored:
+        row = newest[pk]
+        if last_at is not None and row.measured_at <= last_at:
+            continue
+        pks.append(pk)
+        seen_at.append(row.measured_at)
+        soc.append(last_soc if row.state_of_charge is None else row.state_of_charge)
+    update_rows(
+        model=DERAsset,
+        pks=pks,
+        columns={"last_telemetry_at": seen_at, "state_of_charge": soc},
+    )
+    return len(telemetry)

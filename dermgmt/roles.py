@@ -1,0 +1,75 @@
+"""Roles as Django groups, with their permissions defined here in code.
+
+Synced after every `migrate` (post_migrate), so a fresh database and an old one
+end up with the same groups. Later issues widen the permission lists as their
+models arrive.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+OPERATORS = "Operators"
+MAINTENANCE = "Maintenance Team"
+ASSET_OWNERS = "Asset Owners"
+BACK_OFFICE = "Back Office"
+
+OUR_APPS = ["grid", "assets", "forecasting", "incidents", "dispatch", "dermgmt"]
+
+# group -> list of "app_label.codename"; "app_label.*" means every permission.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    OPERATORS: [f"{app}.*" for app in OUR_APPS] + ["django_celery_beat.*"],
+    MAINTENANCE: [
+        "assets.view_derasset",
+        "assets.view_assettelemetry",
+        "assets.view_hardwareerrorcode",
+        "grid.view_substation",
+    ],
+    ASSET_OWNERS: [
+        "assets.view_owner",
+        "assets.view_derasset",
+        "assets.view_assettelemetry",
+    ],
+    BACK_OFFICE: [
+        "assets.add_owner",
+        "assets.change_owner",
+        "assets.view_owner",
+        "assets.add_derasset",
+        "assets.change_derasset",
+        "assets.view_derasset",
+        "assets.view_assettelemetry",
+        "assets.add_hardwareerrorcode",
+        "assets.change_hardwareerrorcode",
+        "assets.view_hardwareerrorcode",
+        "grid.add_substation",
+        "grid.change_substation",
+        "grid.view_substation",
+        "grid.add_gridsensor",
+        "grid.change_gridsensor",
+        "grid.view_gridsensor",
+    ],
+}
+
+
+def permissions_for(names: list[str]) -> list[Permission]:
+    query = Q(pk__in=[])
+    for name in names:
+        app_label, codename = name.split(".")
+        if codename == "*":
+            query |= Q(content_type__app_label=app_label)
+        else:
+            query |= Q(content_type__app_label=app_label, codename=codename)
+    return list(Permission.objects.filter(query))
+
+
+def roles_sync() -> None:
+    """Create or update every role group so it holds exactly its permissions."""
+    for name, permission_names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(permissions_for(permission_names))
+
+
+def sync_after_migrate(sender, **kwargs) -> None:
+    if sender.name == "dermgmt":
+        roles_sync()

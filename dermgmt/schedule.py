@@ -1,0 +1,42 @@
+"""Beat's schedule, defined in code and written to django-celery-beat's tables.
+
+`python manage.py setup_periodic_tasks` (run by `make run` and the demo) makes the
+database match this list: it creates or updates each entry and disables any
+entry under our prefix that the list no longer names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+PREFIX = "dermgmt:"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    task: str
+    every_s: float
+    enabled: bool = True
+    expires_s: float | None = None
+
+
+def schedule() -> list[Periodic]:
+    """Every periodic task of the product, read from settings when called."""
+    return [
+        Periodic(
+            name="heartbeat",
+            task="dermgmt.tasks.heartbeat",
+            every_s=settings.HEARTBEAT_PERIOD_S,
+            expires_s=settings.HEARTBEAT_PERIOD_S,
+        ),
+        Periodic(
+            name="simulator",
+            task="dermgmt.tasks.simulate",
+            every_s=settings.SIMULATOR_PERIOD_S,
+            enabled=settings.SIMULATOR_ENABLED,
+            expires_s=settings.SIMULATOR_PERIOD_S,
+        ),
+    ]

@@ -1,0 +1,220 @@
+"""Settings shared by every environment.
+
+Everything that differs between a laptop and a utility's data centre comes from
+environment variables (see `.env.example`); the defaults are the embedded ones:
+SQLite under `var/`, a filesystem broker, console email, SMS kept in the outbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(env("DERMGMT_VAR_DIR", default=str(BASE_DIR / "var")))
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "import_export",
+    "phonenumber_field",
+    "grid",
+    "assets",
+    "forecasting",
+    "incidents",
+    "dispatch",
+    # Last: its post_migrate hook builds the role groups from every app's permissions.
+    "dermgmt",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dermgmt.urls"
+WSGI_APPLICATION = "dermgmt.wsgi.application"
+ASGI_APPLICATION = "dermgmt.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_from_env() -> dict:
+    """DATABASE_URL, or a SQLite file under var/ tuned so web, worker and beat share it.
+
+    SQLite: WAL lets readers run beside the one writer; IMMEDIATE transactions take
+    the write lock up front, so a transaction never fails half way with "database is
+    locked", and the 20 s timeout makes a second writer wait instead of failing.
+    """
+    default = f"sqlite:///{VAR_DIR / 'dermgmt.sqlite3'}"
+    db = env.db_url("DATABASE_URL", default=default)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        if db["NAME"] != ":memory:":
+            Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        db["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+        db["CONN_HEALTH_CHECKS"] = True
+    return db
+
+
+DATABASES = {"default": database_from_env()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
+LANGUAGE_CODE = "en-us"
+# Stored and computed in UTC; each substation carries its own zone for display.
+TIME_ZONE = env("DJANGO_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+    },
+}
+
+LOGIN_URL = "/admin/login/"
+
+# --- Celery -------------------------------------------------------------------
+# Default broker: kombu's filesystem transport under var/broker, made safe for
+# several processes by dermgmt.broker (atomic message files). Development only:
+# it does not redeliver a message a dead worker had taken. Production sets a
+# redis:// or amqp:// URL.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "dermgmt.broker:FilesystemTransport"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- Email --------------------------------------------------------------------
+# EMAIL_URL: consolemail:// (default), filemail:///path, smtp://user:pw@host:25,
+# smtp+tls://..., smtp+ssl://...
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="dermgmt@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Grid Operations Center: who receives intervention emails and daily reports.
+GRID_OPERATIONS_EMAILS = env.list("GRID_OPERATIONS_EMAILS", default=["goc@localhost"])
+
+# --- SMS (Twilio) ---------------------------------------------------------------
+# Unset (the default): SMS are written to the outbox and the log, not sent.
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
+PHONENUMBER_DEFAULT_REGION = env("PHONENUMBER_DEFAULT_REGION", default=None)
+
+# --- Weather ----------------------------------------------------------------------
+# simulator (default) or open-meteo (OPEN_METEO_BASE_URL).
+WEATHER_PROVIDER = env("WEATHER_PROVIDER", default="simulator")
+OPEN_METEO_BASE_URL = env(
+    "OPEN_METEO_BASE_URL", default="https://api.open-meteo.com/v1/forecast"
+)
+
+# --- Demo simulator ---------------------------------------------------------------
+# Writes plausible readings, telemetry and weather so the demo exercises every step.
+SIMULATOR_ENABLED = env.bool("DERMGMT_SIMULATOR", default=False)
+SIMULATOR_PERIOD_S = env.float("DERMGMT_SIMULATOR_PERIOD_S", default=5.0)
+# Beat heartbeat older than this makes /healthz answer 503.
+HEARTBEAT_PERIOD_S = 15
+HEARTBEAT_MAX_AGE_S = env.int("DERMGMT_HEARTBEAT_MAX_AGE_S", default=90)
+
+# --- REST API ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dermgmt API",
+    "DESCRIPTION": "Distributed Energy Resource Management. Powers in kW, energy in "
+    "kWh, voltage in per unit of nominal, frequency in Hz, times in UTC.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,2 @@
+# Dispatch policies, runs, setpoint commands and stability reports arrive
+# with their issues (docs/roadmap.md).

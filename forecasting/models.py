@@ -1,0 +1,72 @@
+"""Weather forecasts per substation; generation forecasts build on them."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from grid.models import Substation
+
+
+class WeatherForecast(models.Model):
+    """One provider's forecast for one substation and one valid time.
+
+    (substation, provider, issued_at, valid_at) is unique: fetching the same
+    forecast again updates in place and never duplicates.
+    """
+
+    substation = models.ForeignKey(
+        Substation, on_delete=models.CASCADE, related_name="weather_forecasts"
+    )
+    provider = models.CharField(max_length=32)
+    issued_at = models.DateTimeField()
+    valid_at = models.DateTimeField()
+    ghi_w_m2 = models.FloatField(
+        help_text="Global horizontal irradiance (W/m²).",
+    )
+    dni_w_m2 = models.FloatField(null=True, blank=True)
+    dhi_w_m2 = models.FloatField(null=True, blank=True)
+    air_temperature_c = models.FloatField(
+        validators=[MinValueValidator(-90.0), MaxValueValidator(60.0)]
+    )
+    wind_speed_m_s = models.FloatField()
+    wind_speed_height_m = models.FloatField(
+        default=10.0, validators=[MinValueValidator(0.1)]
+    )
+    cloud_cover_pct = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    fetched_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["substation", "provider", "issued_at", "valid_at"],
+                name="weatherforecast_unique_issue_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(ghi_w_m2__gte=0)
+                & (Q(dni_w_m2__isnull=True) | Q(dni_w_m2__gte=0))
+                & (Q(dhi_w_m2__isnull=True) | Q(dhi_w_m2__gte=0)),
+                name="weatherforecast_irradiance_non_negative",
+                violation_error_message="Irradiance cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(wind_speed_m_s__gte=0),
+                name="weatherforecast_wind_non_negative",
+                violation_error_message="Wind speed cannot be negative.",
+            ),
+        ]
+        indexes = [
+            # Prediction: the latest forecast of a substation over a window.
+            models.Index(
+                fields=["substation", "valid_at", "-issued_at"],
+                name="weather_by_valid_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.substation_id} {self.provider} for {self.valid_at:%Y-%m-%d %H:%M}"
+        )
