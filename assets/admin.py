@@ -61,6 +61,8 @@ class DERAssetAdmin(OwnerScopedAdmin):
     ordering = ["uid"]
     readonly_fields = [
         "target_output_kw",
+        "setpoint_expires_at",
+        "setpoint_source",
         "last_telemetry_at",
         "created_at",
         "updated_at",
@@ -79,7 +81,16 @@ class DERAssetAdmin(OwnerScopedAdmin):
                     "state_of_charge",
                     "min_soc_reserve",
                     "ramp_limit_kw_per_s",
+                ]
+            },
+        ),
+        (
+            "Setpoint",
+            {
+                "fields": [
                     "target_output_kw",
+                    "setpoint_source",
+                    "setpoint_expires_at",
                 ]
             },
         ),

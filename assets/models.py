@@ -102,6 +102,11 @@ class Protocol(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class SetpointSource(models.TextChoices):
+    AUTO = "auto", "Stabilisation cycle"
+    MANUAL = "manual", "Manual (operator or integration)"
+
+
 class DERAsset(models.Model):
     """A distributed energy resource behind a substation."""
 
@@ -150,6 +155,18 @@ class DERAsset(models.Model):
         help_text="opModTargetW: the discharge setpoint (kW), 0 is the safe default.",
     )
 
+    setpoint_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Revert time: after it the setpoint returns to 0 (the safe default).",
+    )
+    setpoint_source = models.CharField(
+        max_length=8,
+        choices=SetpointSource.choices,
+        default=SetpointSource.AUTO,
+        help_text="A manual setpoint holds until it expires; the cycle leaves it be.",
+    )
+
     # Solar PV (PVWatts parameters).
     pv_dc_kwp = models.FloatField(null=True, blank=True)
     pv_tilt_deg = models.FloatField(null=True, blank=True)
@@ -180,6 +197,9 @@ class DERAsset(models.Model):
 
     class Meta:
         verbose_name = "DER asset"
+        permissions = [
+            ("command_setpoint", "Can command a manual setpoint"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(max_discharge_power__gte=0),

@@ -33,6 +33,18 @@ def schedule() -> list[Periodic]:
             expires_s=settings.HEARTBEAT_PERIOD_S,
         ),
         Periodic(
+            name="dispatch-fan-out",
+            task="dispatch.tasks.cycles_fan_out",
+            every_s=settings.DISPATCH_FAN_OUT_S,
+            expires_s=settings.DISPATCH_FAN_OUT_S,
+        ),
+        Periodic(
+            name="setpoints-expire",
+            task="dispatch.tasks.setpoints_expire",
+            every_s=settings.SETPOINT_SWEEP_S,
+            expires_s=settings.SETPOINT_SWEEP_S,
+        ),
+        Periodic(
             name="simulator",
             task="dermgmt.tasks.simulate",
             every_s=settings.SIMULATOR_PERIOD_S,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -59,6 +60,29 @@ def make_battery(substation: Substation, owner: Owner, **fields) -> DERAsset:
         "min_soc_reserve": 20.0,
     } | fields
     return DERAsset.objects.create(substation=substation, owner=owner, **values)
+
+
+def make_reading(substation: Substation, *, age_s: float = 1.0, **fields):
+    from django.utils import timezone
+
+    from grid.models import GridReading
+
+    values = {
+        "measured_at": timezone.now() - timedelta(seconds=age_s),
+        "frequency_hz": float(substation.nominal_frequency_hz),
+        "voltage_pu": 1.0,
+        "load_kw": 0.0,
+    } | fields
+    return GridReading.objects.create(substation=substation, **values)
+
+
+def make_fleet(substation: Substation, count: int, **fields) -> list[DERAsset]:
+    """`count` active batteries that reported a moment ago."""
+    from django.utils import timezone
+
+    owner = make_owner()
+    fields = {"last_telemetry_at": timezone.now()} | fields
+    return [make_battery(substation, owner, **fields) for _ in range(count)]
 
 
 def make_user(username: str, role: str | None = None, **fields):

@@ -24,6 +24,8 @@ def test_it_creates_each_entry_once(settings):
     tasks = dict(PeriodicTask.objects.values_list("name", "task"))
     assert tasks == {
         f"{PREFIX}heartbeat": "dermgmt.tasks.heartbeat",
+        f"{PREFIX}dispatch-fan-out": "dispatch.tasks.cycles_fan_out",
+        f"{PREFIX}setpoints-expire": "dispatch.tasks.setpoints_expire",
         f"{PREFIX}simulator": "dermgmt.tasks.simulate",
     }
     assert PeriodicTask.objects.get(name=f"{PREFIX}simulator").interval.every == 5

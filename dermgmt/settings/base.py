@@ -183,6 +183,12 @@ OPEN_METEO_BASE_URL = env(
     "OPEN_METEO_BASE_URL", default="https://api.open-meteo.com/v1/forecast"
 )
 
+# --- Dispatch ---------------------------------------------------------------------
+# How often beat fans out cycles (each substation runs at its policy's cycle_s,
+# claimed once per slot) and sweeps expired setpoints back to 0.
+DISPATCH_FAN_OUT_S = env.float("DERMGMT_DISPATCH_FAN_OUT_S", default=5.0)
+SETPOINT_SWEEP_S = env.float("DERMGMT_SETPOINT_SWEEP_S", default=5.0)
+
 # --- Demo simulator ---------------------------------------------------------------
 # Writes plausible readings, telemetry and weather so the demo exercises every step.
 SIMULATOR_ENABLED = env.bool("DERMGMT_SIMULATOR", default=False)
