@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Case, Q, QuerySet, Value, When
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import QuerySet
 from numpy.typing import NDArray
 
 from assets.models import (
@@ -71,52 +72,47 @@ class Fleet:
     target_kw: NDArray[np.float64]
 
 
-FLEET_COLUMNS = [
-    "max_discharge_power",
-    "energy_capacity_kwh",
-    "state_of_charge",
-    "min_soc_reserve",
-    "ramp",
-    "target_output_kw",
-]
+FLEET_SQL = """
+SELECT id,
+       (kind = %(battery)s AND status = %(active)s
+        AND last_telemetry_at >= %(fresh_since)s),
+       (setpoint_source = %(manual)s AND setpoint_expires_at > %(now)s),
+       max_discharge_power, energy_capacity_kwh, state_of_charge, min_soc_reserve,
+       COALESCE(ramp_limit_kw_per_s, -1), target_output_kw
+  FROM {table}
+ WHERE substation_id = %(substation_id)s
+   AND ((kind = %(battery)s AND status = %(active)s
+         AND last_telemetry_at >= %(fresh_since)s)
+        OR target_output_kw > 0 OR setpoint_expires_at IS NOT NULL)
+"""
 
 
 def battery_fleet(*, substation_id: int, fresh_since: datetime, now: datetime) -> Fleet:
     """Batteries of a substation that are dispatchable or hold a setpoint (steps 2-3).
 
-    One query; eligibility is decided by the database. Assets that are neither
-    dispatchable nor hold a setpoint are not read at all.
+    One query, written out because it runs every few seconds per substation and
+    the ORM's compilation of it cost more than the query itself (2-3 ms). Assets
+    that are neither dispatchable nor hold a setpoint are not read at all; the
+    (substation, kind, status) index serves it.
     """
-    dispatchable = Q(
-        kind=AssetKind.BATTERY,
-        status=AssetStatus.ACTIVE,
-        last_telemetry_at__gte=fresh_since,
-    )
-    manual = dispatchable & Q(
-        setpoint_source=SetpointSource.MANUAL, setpoint_expires_at__gt=now
-    )
-    rows = list(
-        DERAsset.objects.filter(substation_id=substation_id)
-        .filter(
-            dispatchable
-            | Q(target_output_kw__gt=0)
-            | Q(setpoint_expires_at__isnull=False)
-        )
-        .annotate(
-            is_manual=Case(When(manual, then=Value(1)), default=Value(0)),
-            is_eligible=Case(
-                When(dispatchable & ~manual, then=Value(1)), default=Value(0)
-            ),
-            ramp=Coalesce("ramp_limit_kw_per_s", Value(-1.0)),
-        )
-        .values_list("pk", "is_eligible", "is_manual", *FLEET_COLUMNS)
-    )
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 3 + len(FLEET_COLUMNS))
-    ramp = table[:, 7]
+    adapt = connection.ops.adapt_datetimefield_value
+    params: dict[str, Any] = {
+        "substation_id": substation_id,
+        "battery": AssetKind.BATTERY,
+        "active": AssetStatus.ACTIVE,
+        "manual": SetpointSource.MANUAL,
+        "fresh_since": adapt(fresh_since),
+        "now": adapt(now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(FLEET_SQL.format(table=DERAsset._meta.db_table), params)
+        rows = cursor.fetchall()
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 9)
+    dispatchable, manual, ramp = table[:, 1] == 1, table[:, 2] == 1, table[:, 7]
     return Fleet(
         pks=table[:, 0].astype(np.int64),
-        eligible=table[:, 1] == 1,
-        manual=table[:, 2] == 1,
+        eligible=dispatchable & ~manual,
+        manual=dispatchable & manual,
         max_discharge_kw=table[:, 3],
         energy_capacity_kwh=table[:, 4],
         state_of_charge_pct=table[:, 5],

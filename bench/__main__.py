@@ -12,7 +12,7 @@ import sys
 
 from bench.common import setup
 
-BENCHMARKS = ["bench.ingest"]
+BENCHMARKS = ["bench.ingest", "bench.dispatch", "bench.fleet"]
 
 
 def main(names: list[str]) -> None:

@@ -155,7 +155,12 @@ class DispatchRun(models.Model):
     )
     slot_at = models.DateTimeField(help_text="Start of the cycle's time slot.")
     started_at = models.DateTimeField()
-    duration_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Time to read the grid and fleet and decide (ms); the setpoint "
+        "writes follow in the same transaction.",
+    )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     detail = models.TextField(blank=True)
 

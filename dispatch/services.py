@@ -278,12 +278,14 @@ def cycle_apply(
     run.outcome = decision.outcome
     run.detail = decision.detail
     run.assets_commanded = int((fleet.eligible & (decision.new_kw > 0)).sum())
-    run.save()
-
     changed = np.abs(decision.new_kw - fleet.target_kw) > SAME_KW
     write = changed | decision.refresh
+    run.setpoints_changed = int(changed.sum())
+    run.duration_ms = (time.perf_counter() - started) * 1000
+    run.save()
+
     expires = now + timedelta(seconds=policy.setpoint_lifetime_s)
-    run.setpoints_changed = setpoints_write(
+    setpoints_write(
         pks=fleet.pks[write],
         previous_kw=fleet.target_kw[write],
         new_kw=decision.new_kw[write],
@@ -296,8 +298,6 @@ def cycle_apply(
         now=now,
         run=run,
     )
-    run.duration_ms = (time.perf_counter() - started) * 1000
-    run.save(update_fields=["setpoints_changed", "duration_ms"])
     return run
 
 
@@ -316,6 +316,34 @@ def run_record(
         outcome=outcome,
         detail=detail,
     )
+
+
+def slot_dispatched(*, substation: Substation, slot_at: datetime) -> bool:
+    runs = DispatchRun.objects.filter(substation=substation, slot_at=slot_at)
+    return runs.exclude(outcome=Outcome.SKIPPED).exists()
+
+
+def cycle_failed(
+    *, substation: Substation, slot_at: datetime, now: datetime, exc: Exception
+) -> DispatchRun:
+    logger.error("dispatch cycle of %s failed", substation.code, exc_info=exc)
+    try:
+        with transaction.atomic():
+            return run_record(
+                substation=substation,
+                slot_at=slot_at,
+                now=now,
+                outcome=Outcome.ERROR,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+    except IntegrityError:  # a concurrent cycle has dispatched the slot meanwhile
+        return run_record(
+            substation=substation,
+            slot_at=slot_at,
+            now=now,
+            outcome=Outcome.SKIPPED,
+            detail="this time slot has already been dispatched",
+        )
 
 
 def cycle_run(
@@ -338,28 +366,19 @@ def cycle_run(
         with transaction.atomic():
             if not substation_lock_try(substation_id=substation_id):
                 skipped = "another cycle of this substation holds the lock"
-            elif (
-                DispatchRun.objects.filter(substation=substation, slot_at=slot_at)
-                .exclude(outcome=Outcome.SKIPPED)
-                .exists()
-            ):
-                skipped = "this time slot has already been dispatched"
             else:
                 return cycle_apply(
                     substation=substation, policy=policy, slot_at=slot_at, now=now
                 )
-    except IntegrityError:
-        # A concurrent cycle committed this slot between our check and insert.
+    except IntegrityError as exc:
+        if not slot_dispatched(substation=substation, slot_at=slot_at):
+            return cycle_failed(
+                substation=substation, slot_at=slot_at, now=now, exc=exc
+            )
+        # The run's insert hit the one-run-per-slot constraint, before any write.
         skipped = "this time slot has already been dispatched"
     except Exception as exc:
-        logger.exception("dispatch cycle of %s failed", substation.code)
-        return run_record(
-            substation=substation,
-            slot_at=slot_at,
-            now=now,
-            outcome=Outcome.ERROR,
-            detail=f"{type(exc).__name__}: {exc}",
-        )
+        return cycle_failed(substation=substation, slot_at=slot_at, now=now, exc=exc)
     logger.info("dispatch cycle of %s skipped: %s", substation.code, skipped)
     return run_record(
         substation=substation,

@@ -23,21 +23,24 @@ class GridStatus:
         return self.age_s > max_age_s
 
 
+# Built once: runs every cycle of every substation. The (substation, -measured_at)
+# index serves it.
+LATEST_READING = GridReading.objects.order_by("-measured_at").values_list(
+    "measured_at", "frequency_hz", "voltage_pu", "load_kw"
+)
+
+
 def grid_status(*, substation_id: int, now: datetime) -> GridStatus | None:
     """Latest reading of any sensor of the substation, or None if it never reported.
 
     Readings stamped after `now` are ignored, so a gateway whose clock runs ahead
     cannot pin one reading as "the newest" for hours.
     """
-    latest = (
-        GridReading.objects.filter(substation_id=substation_id, measured_at__lte=now)
-        .order_by("-measured_at")
-        .values_list("measured_at", "frequency_hz", "voltage_pu", "load_kw")
-        .first()
-    )
-    if latest is None:
+    latest = LATEST_READING.filter(substation_id=substation_id, measured_at__lte=now)
+    row = latest.first()
+    if row is None:
         return None
-    measured_at, frequency_hz, voltage_pu, load_kw = latest
+    measured_at, frequency_hz, voltage_pu, load_kw = row
     return GridStatus(
         substation_id=substation_id,
         measured_at=measured_at,

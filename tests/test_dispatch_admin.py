@@ -1,4 +1,4 @@
-"""Admin doors of dispatch: manual setpoints and policy edits go through the services."""
+"""Admin doors of dispatch: manual setpoints and policy edits use the services."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ def url(asset) -> str:
 
 def test_an_operator_commands_a_manual_setpoint(client, operator, battery):
     client.force_login(operator)
-    assert "Command a manual setpoint" in client.get(
-        f"/admin/assets/derasset/{battery.pk}/change/"
-    ).content.decode()
+    assert (
+        "Command a manual setpoint"
+        in client.get(f"/admin/assets/derasset/{battery.pk}/change/").content.decode()
+    )
     response = client.post(url(battery), {"target_output_kw": "2.5"})
     assert response.status_code == 302
     battery.refresh_from_db()
