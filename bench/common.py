@@ -49,3 +49,59 @@ def report(label: str, seconds: float, rows: int, floor_s: float | None = None) 
     rate = rows / seconds if seconds else float("inf")
     ratio = f"  {seconds / floor_s:5.2f}x floor" if floor_s else ""
     print(f"  {label:<44} {seconds * 1000:9.1f} ms  {rate:>11,.0f} rows/s{ratio}")
+
+
+def bench_substation(code: str, *, import_capacity_kw: float = 0.0):
+    """A benchmark substation with one sensor (created once, then reused)."""
+    from grid.models import GridSensor, Substation
+
+    substation, _ = Substation.objects.get_or_create(
+        code=code,
+        defaults={
+            "name": code,
+            "nominal_voltage_v": 12_470,
+            "import_capacity_kw": import_capacity_kw,
+            "latitude": 40,
+            "longitude": -105,
+        },
+    )
+    GridSensor.objects.get_or_create(uid=f"{code}-pmu", substation=substation)
+    return substation
+
+
+def bench_batteries(substations, per_substation: int) -> None:
+    """Top each substation up to `per_substation` identical 5 kW / 13.5 kWh batteries
+    at 80 % state of charge (reserve 20 %), in bulk."""
+    from django.db.models import Count
+
+    from assets.models import AssetKind, DERAsset, Owner
+
+    owner, _ = Owner.objects.get_or_create(
+        email="bench@example.org", defaults={"name": "Bench"}
+    )
+    have_by_substation = dict(
+        DERAsset.objects.filter(substation__in=substations)
+        .values_list("substation")
+        .annotate(n=Count("pk"))
+    )
+    batch = []
+    for substation in substations:
+        have = have_by_substation.get(substation.pk, 0)
+        batch += [
+            DERAsset(
+                uid=f"{substation.code}-{i}",
+                name="bench",
+                kind=AssetKind.BATTERY,
+                owner=owner,
+                substation=substation,
+                max_discharge_power=5,
+                energy_capacity_kwh=13.5,
+                state_of_charge=80,
+                min_soc_reserve=20,
+            )
+            for i in range(have, per_substation)
+        ]
+        if len(batch) >= 20_000:
+            DERAsset.objects.bulk_create(batch, batch_size=5000)
+            batch = []
+    DERAsset.objects.bulk_create(batch, batch_size=5000)

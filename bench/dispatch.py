@@ -21,43 +21,10 @@ EPOCH = datetime.now(UTC).replace(microsecond=0)  # fresh slots every run
 
 
 def substation_with(n: int):
-    from assets.models import AssetKind, DERAsset, Owner
-    from grid.models import GridSensor, Substation
+    from bench.common import bench_batteries, bench_substation
 
-    code = f"bench-dispatch-{n}"
-    substation, _ = Substation.objects.get_or_create(
-        code=code,
-        defaults={
-            "name": code,
-            "nominal_voltage_v": 12_470,
-            "import_capacity_kw": 0,
-            "latitude": 40,
-            "longitude": -105,
-        },
-    )
-    GridSensor.objects.get_or_create(uid=f"{code}-pmu", substation=substation)
-    owner, _ = Owner.objects.get_or_create(
-        email="bench@example.org", defaults={"name": "Bench"}
-    )
-    have = DERAsset.objects.filter(substation=substation).count()
-    for start in range(have, n, 20_000):
-        DERAsset.objects.bulk_create(
-            [
-                DERAsset(
-                    uid=f"{code}-{i}",
-                    name="bench",
-                    kind=AssetKind.BATTERY,
-                    owner=owner,
-                    substation=substation,
-                    max_discharge_power=5,
-                    energy_capacity_kwh=13.5,
-                    state_of_charge=80,
-                    min_soc_reserve=20,
-                )
-                for i in range(start, min(n, start + 20_000))
-            ],
-            batch_size=5000,
-        )
+    substation = bench_substation(f"bench-dispatch-{n}")
+    bench_batteries([substation], n)
     return substation
 
 

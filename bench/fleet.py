@@ -22,7 +22,7 @@ PREFIX = "bench-fleet-"
 
 
 def build() -> list[int]:
-    from assets.models import AssetKind, DERAsset, Owner
+    from bench.common import bench_batteries
     from dispatch.models import DispatchPolicy
     from grid.models import GridSensor, Substation
 
@@ -45,28 +45,7 @@ def build() -> list[int]:
         [GridSensor(substation=s, uid=f"{s.code}-pmu") for s in substations],
         ignore_conflicts=True,
     )
-    owner, _ = Owner.objects.get_or_create(
-        email="bench@example.org", defaults={"name": "Bench"}
-    )
-    DERAsset.objects.bulk_create(
-        [
-            DERAsset(
-                uid=f"{s.code}-{n}",
-                name="bench",
-                kind=AssetKind.BATTERY,
-                owner=owner,
-                substation=s,
-                max_discharge_power=5,
-                energy_capacity_kwh=13.5,
-                state_of_charge=80,
-                min_soc_reserve=20,
-            )
-            for s in substations
-            for n in range(BATTERIES)
-        ],
-        batch_size=5000,
-        ignore_conflicts=True,
-    )
+    bench_batteries(substations, BATTERIES)
     ids = [s.pk for s in substations]
     DispatchPolicy.objects.bulk_create(
         [DispatchPolicy(substation_id=pk) for pk in ids], ignore_conflicts=True

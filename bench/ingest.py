@@ -18,39 +18,11 @@ _clock = itertools.count()
 
 
 def fleet():
-    from assets.models import AssetKind, DERAsset, Owner
-    from grid.models import Substation
+    from assets.models import DERAsset
+    from bench.common import bench_batteries, bench_substation
 
-    substation, _ = Substation.objects.get_or_create(
-        code="bench-ingest",
-        defaults={
-            "name": "Bench ingest",
-            "nominal_voltage_v": 12_470,
-            "import_capacity_kw": 10_000,
-            "latitude": 40,
-            "longitude": -105,
-        },
-    )
-    owner, _ = Owner.objects.get_or_create(
-        email="bench@example.org", defaults={"name": "Bench"}
-    )
-    have = DERAsset.objects.filter(substation=substation).count()
-    DERAsset.objects.bulk_create(
-        [
-            DERAsset(
-                uid=f"bench-ingest-{i}",
-                name="bench",
-                kind=AssetKind.BATTERY,
-                owner=owner,
-                substation=substation,
-                max_discharge_power=5,
-                energy_capacity_kwh=13.5,
-                state_of_charge=50,
-            )
-            for i in range(have, N)
-        ],
-        batch_size=5000,
-    )
+    substation = bench_substation("bench-ingest", import_capacity_kw=10_000)
+    bench_batteries([substation], N)
     return list(
         DERAsset.objects.filter(substation=substation)
         .order_by("pk")
