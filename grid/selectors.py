@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from grid.models import GridReading
 
@@ -23,24 +27,36 @@ class GridStatus:
         return self.age_s > max_age_s
 
 
-# Built once: runs every cycle of every substation. The (substation, -measured_at)
-# index serves it.
-LATEST_READING = GridReading.objects.order_by("-measured_at").values_list(
-    "measured_at", "frequency_hz", "voltage_pu", "load_kw"
-)
+LATEST_READING_SQL = """
+SELECT measured_at, frequency_hz, voltage_pu, load_kw
+  FROM {table}
+ WHERE substation_id = %s AND measured_at <= %s
+ ORDER BY measured_at DESC
+ LIMIT 1
+"""
 
 
 def grid_status(*, substation_id: int, now: datetime) -> GridStatus | None:
     """Latest reading of any sensor of the substation, or None if it never reported.
 
     Readings stamped after `now` are ignored, so a gateway whose clock runs ahead
-    cannot pin one reading as "the newest" for hours.
+    cannot pin one reading as "the newest" for hours. Written in SQL: it runs in
+    every cycle of every substation, and the ORM's compilation cost more than the
+    index lookup on (substation, -measured_at).
     """
-    latest = LATEST_READING.filter(substation_id=substation_id, measured_at__lte=now)
-    row = latest.first()
+    sql = LATEST_READING_SQL.format(table=GridReading._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [substation_id, connection.ops.adapt_datetimefield_value(now)]
+        )
+        row = cursor.fetchone()
     if row is None:
         return None
     measured_at, frequency_hz, voltage_pu, load_kw = row
+    if not isinstance(measured_at, datetime):  # SQLite returns text
+        measured_at = parse_datetime(measured_at)
+    if timezone.is_naive(measured_at):
+        measured_at = timezone.make_aware(measured_at, UTC)
     return GridStatus(
         substation_id=substation_id,
         measured_at=measured_at,

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from assets.models import AssetStatus, DERAsset, SetpointSource
@@ -400,3 +401,15 @@ def test_runs_are_kept_per_slot(grid):
     cycle_run(substation_id=substation.pk)
     cycle_run(substation_id=substation.pk, now=later(5))
     assert DispatchRun.objects.exclude(outcome="skipped").count() == 2
+
+
+def test_an_audited_asset_or_run_cannot_be_deleted(grid):
+    """The audit's references are not database foreign keys; the ORM guards them."""
+    substation, batteries = grid
+    make_reading(substation, load_kw=1006.0)
+    run = cycle_run(substation_id=substation.pk)
+    with pytest.raises(ProtectedError):
+        DERAsset.objects.get(pk=batteries[0].pk).delete()
+    with pytest.raises(ProtectedError):
+        run.delete()
+    assert SetpointCommand.objects.filter(run=run).count() == 2
