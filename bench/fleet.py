@@ -50,9 +50,11 @@ def build() -> list[int]:
     DispatchPolicy.objects.bulk_create(
         [DispatchPolicy(substation_id=pk) for pk in ids], ignore_conflicts=True
     )
-    # A slot longer than one round, so no queued cycle expires mid-round.
+    # A slot longer than one round, so no queued cycle expires mid-round, and
+    # readings that stay fresh through it (in the field they keep arriving), so
+    # every cycle does the full work.
     DispatchPolicy.objects.filter(substation_id__in=ids).update(
-        enabled=True, cycle_s=30, enqueued_slot_at=None
+        enabled=True, cycle_s=30, max_reading_age_s=60, enqueued_slot_at=None
     )
     DispatchPolicy.objects.exclude(substation_id__in=ids).update(enabled=False)
     return ids
