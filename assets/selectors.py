@@ -56,7 +56,8 @@ class Fleet:
     """The batteries of one substation that the cycle must consider, as arrays.
 
     `eligible`: active, fresh telemetry, no manual hold: dispatched by the cycle.
-    `manual`: active, fresh telemetry, an unexpired manual setpoint: left alone.
+    `manual`: active, fresh telemetry, an unexpired manual setpoint: kept (lowered
+    only if the battery can no longer give it).
     Every other row has a setpoint (target or expiry) that must go back to 0.
     Ramp is NaN where the asset has no ramp limit.
     """
