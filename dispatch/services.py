@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 SAME_KW = 1e-9
 
 
+def setpoints_changed(*, previous_kw: np.ndarray, new_kw: np.ndarray) -> np.ndarray:
+    """Which setpoints are commanded anew (and so get an audit row)."""
+    return np.abs(new_kw - previous_kw) > SAME_KW
+
+
 def policy_for(*, substation: Substation) -> DispatchPolicy:
     """The substation's policy, or the standards' defaults if it has none yet."""
     try:
@@ -88,7 +93,7 @@ def setpoints_write(
             "setpoint_source": source,
         },
     )
-    changed = np.flatnonzero(np.abs(new_kw - previous_kw) > SAME_KW)
+    changed = np.flatnonzero(setpoints_changed(previous_kw=previous_kw, new_kw=new_kw))
     run_id = run.pk if run else None
     user_id = user.pk if user else None
     insert_rows(
@@ -259,7 +264,7 @@ def cycle_apply(
         assets_active=int(fleet.eligible.sum()),
         capacity_nameplate_kw=float(fleet.max_discharge_kw[fleet.eligible].sum()),
         capacity_available_kw=float(avail[fleet.eligible].sum()),
-        manual_kw=float(np.minimum(fleet.target_kw, avail)[fleet.manual].sum()),
+        manual_kw=float(safe_default_kw(fleet=fleet, avail=avail)[fleet.manual].sum()),
     )
     if status is not None:
         run.frequency_hz = status.frequency_hz
@@ -278,7 +283,7 @@ def cycle_apply(
     run.outcome = decision.outcome
     run.detail = decision.detail
     run.assets_commanded = int((fleet.eligible & (decision.new_kw > 0)).sum())
-    changed = np.abs(decision.new_kw - fleet.target_kw) > SAME_KW
+    changed = setpoints_changed(previous_kw=fleet.target_kw, new_kw=decision.new_kw)
     write = changed | decision.refresh
     run.setpoints_changed = int(changed.sum())
     run.duration_ms = (time.perf_counter() - started) * 1000
@@ -318,6 +323,22 @@ def run_record(
     )
 
 
+DONE = "this time slot has already been dispatched"
+
+
+def cycle_skipped(
+    *, substation: Substation, slot_at: datetime, now: datetime, why: str
+) -> DispatchRun:
+    logger.info("dispatch cycle of %s skipped: %s", substation.code, why)
+    return run_record(
+        substation=substation,
+        slot_at=slot_at,
+        now=now,
+        outcome=Outcome.SKIPPED,
+        detail=why,
+    )
+
+
 def slot_dispatched(*, substation: Substation, slot_at: datetime) -> bool:
     runs = DispatchRun.objects.filter(substation=substation, slot_at=slot_at)
     return runs.exclude(outcome=Outcome.SKIPPED).exists()
@@ -337,13 +358,7 @@ def cycle_failed(
                 detail=f"{type(exc).__name__}: {exc}",
             )
     except IntegrityError:  # a concurrent cycle has dispatched the slot meanwhile
-        return run_record(
-            substation=substation,
-            slot_at=slot_at,
-            now=now,
-            outcome=Outcome.SKIPPED,
-            detail="this time slot has already been dispatched",
-        )
+        return cycle_skipped(substation=substation, slot_at=slot_at, now=now, why=DONE)
 
 
 def cycle_run(
@@ -376,17 +391,10 @@ def cycle_run(
                 substation=substation, slot_at=slot_at, now=now, exc=exc
             )
         # The run's insert hit the one-run-per-slot constraint, before any write.
-        skipped = "this time slot has already been dispatched"
+        skipped = DONE
     except Exception as exc:
         return cycle_failed(substation=substation, slot_at=slot_at, now=now, exc=exc)
-    logger.info("dispatch cycle of %s skipped: %s", substation.code, skipped)
-    return run_record(
-        substation=substation,
-        slot_at=slot_at,
-        now=now,
-        outcome=Outcome.SKIPPED,
-        detail=skipped,
-    )
+    return cycle_skipped(substation=substation, slot_at=slot_at, now=now, why=skipped)
 
 
 # --- Expiry: the safe default -----------------------------------------------------
