@@ -397,6 +397,33 @@ def cycle_run(
     return cycle_skipped(substation=substation, slot_at=slot_at, now=now, why=skipped)
 
 
+def cycles_run(
+    *, substation_ids: list[int], slot_at: datetime, cycle_s: int
+) -> list[DispatchRun]:
+    """The cycles of several substations for one slot, one after the other.
+
+    Each is its own `cycle_run` (lock, transaction, failure recorded as its own
+    run). Cycles that have not started by the end of the slot are left out, as an
+    expired task would be: the next slot's cycle is due by then.
+    """
+    runs = []
+    ends_at = slot_at + timedelta(seconds=cycle_s)
+    for done, substation_id in enumerate(substation_ids):
+        if timezone.now() >= ends_at:
+            logger.warning(
+                "dispatch slot %s ended with %d of %d cycles not started",
+                slot_at.isoformat(),
+                len(substation_ids) - done,
+                len(substation_ids),
+            )
+            break
+        try:
+            runs.append(cycle_run(substation_id=substation_id, slot_at=slot_at))
+        except Substation.DoesNotExist:  # deleted since the fan-out
+            logger.info("substation %s no longer exists: no cycle", substation_id)
+    return runs
+
+
 # --- Expiry: the safe default -----------------------------------------------------
 
 
@@ -603,3 +630,17 @@ def cycles_due(*, now: datetime | None = None) -> list[tuple[int, datetime, int]
             claim.filter(substation_id__in=ids).update(enqueued_slot_at=slot_at)
         due.extend((substation_id, slot_at, cycle_s) for substation_id in ids)
     return due
+
+
+def cycle_batches(
+    *, due: list[tuple[int, datetime, int]], size: int
+) -> list[tuple[datetime, int, list[int]]]:
+    """`cycles_due`'s claims as (slot, cycle_s, substation ids) batches of `size`."""
+    by_slot: dict[tuple[datetime, int], list[int]] = {}
+    for substation_id, slot_at, cycle_s in due:
+        by_slot.setdefault((slot_at, cycle_s), []).append(substation_id)
+    return [
+        (slot_at, cycle_s, ids[start : start + size])
+        for (slot_at, cycle_s), ids in by_slot.items()
+        for start in range(0, len(ids), size)
+    ]

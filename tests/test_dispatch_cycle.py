@@ -14,10 +14,13 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from assets.models import AssetStatus, DERAsset, SetpointSource
+from dispatch import tasks
 from dispatch.models import DispatchPolicyChange, DispatchRun, Outcome, SetpointCommand
 from dispatch.services import (
+    cycle_batches,
     cycle_run,
     cycles_due,
+    cycles_run,
     policy_update,
     setpoint_command_manual,
     setpoints_expire,
@@ -286,6 +289,48 @@ def test_the_fan_out_claims_each_slot_once():
     assert {substation_id for substation_id, _, _ in due} == {first.pk, second.pk}
     assert cycles_due(now=now) == []
     assert len(cycles_due(now=now + timedelta(seconds=5))) == 2
+
+
+def test_the_fan_out_runs_every_due_cycle_in_batches(settings):
+    settings.DISPATCH_CYCLES_PER_TASK = 2
+    substations = [make_substation(import_capacity_kw=0.0) for _ in range(3)]
+    for substation in substations:
+        make_fleet(substation, 2)
+        make_reading(substation, load_kw=4.0)
+    assert tasks.cycles_fan_out() == 3  # eager: the two batches run here
+    runs = DispatchRun.objects.filter(substation__in=substations)
+    assert sorted(runs.values_list("substation_id", "outcome")) == [
+        (substation.pk, Outcome.DISPATCHED) for substation in substations
+    ]
+    assert tasks.cycles_fan_out() == 0  # the slot is claimed
+
+
+def test_batches_keep_slots_apart():
+    t0, t1 = later(0), later(30)
+    due = [(1, t0, 5), (2, t0, 5), (3, t1, 30), (4, t0, 5)]
+    assert cycle_batches(due=due, size=2) == [
+        (t0, 5, [1, 2]),
+        (t0, 5, [4]),
+        (t1, 30, [3]),
+    ]
+
+
+def test_a_batch_leaves_out_cycles_once_its_slot_is_over(grid):
+    substation, batteries = grid
+    make_reading(substation, load_kw=1006.0)
+    ended = timezone.now() - timedelta(seconds=10)
+    assert cycles_run(substation_ids=[substation.pk], slot_at=ended, cycle_s=5) == []
+    assert not DispatchRun.objects.exists()
+    assert targets(batteries) == [0.0, 0.0]
+
+
+def test_a_batch_goes_on_past_a_deleted_substation(grid):
+    substation, _batteries = grid
+    make_reading(substation, load_kw=1006.0)
+    runs = cycles_run(
+        substation_ids=[0, substation.pk], slot_at=timezone.now(), cycle_s=5
+    )
+    assert [run.substation_id for run in runs] == [substation.pk]
 
 
 def test_audit_rows_cannot_be_changed_or_deleted(grid):

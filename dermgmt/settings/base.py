@@ -195,6 +195,9 @@ OPEN_METEO_BASE_URL = env(
 # claimed once per slot) and sweeps expired setpoints back to 0.
 DISPATCH_FAN_OUT_S = env.float("DERMGMT_DISPATCH_FAN_OUT_S", default=5.0)
 SETPOINT_SWEEP_S = env.float("DERMGMT_SETPOINT_SWEEP_S", default=5.0)
+# Substations per Celery task of the fan-out: a task costs several ms of its own,
+# so 1,000 substations go out as 100 tasks, each running its cycles in turn.
+DISPATCH_CYCLES_PER_TASK = env.int("DERMGMT_DISPATCH_CYCLES_PER_TASK", default=10)
 
 # --- Demo simulator ---------------------------------------------------------------
 # Writes plausible readings, telemetry and weather so the demo exercises every step.
