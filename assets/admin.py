@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from assets.models import AssetTelemetry, DERAsset, HardwareErrorCode, Owner
+from assets.models import (
+    AssetStatus,
+    AssetTelemetry,
+    DERAsset,
+    HardwareErrorCode,
+    Owner,
+)
 from assets.selectors import (
     assets_visible_to,
     owners_visible_to,
@@ -64,6 +70,7 @@ class DERAssetAdmin(OwnerScopedAdmin):
         "setpoint_expires_at",
         "setpoint_source",
         "last_telemetry_at",
+        "last_error_code",
         "created_at",
         "updated_at",
     ]
@@ -116,11 +123,29 @@ class DERAssetAdmin(OwnerScopedAdmin):
                 ]
             },
         ),
-        ("Times", {"fields": ["last_telemetry_at", "created_at", "updated_at"]}),
+        (
+            "Telemetry",
+            {
+                "fields": [
+                    "last_telemetry_at",
+                    "last_error_code",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
     ]
 
     def visible(self, request):
         return assets_visible_to(user=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        """An asset in fault leaves it only through its technician task's
+        "return to service" action (incidents.services.task_asset_return)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status == AssetStatus.FAULT:
+            fields.append("status")
+        return fields
 
 
 @admin.register(AssetTelemetry)

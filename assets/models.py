@@ -192,6 +192,15 @@ class DERAsset(models.Model):
     )
 
     last_telemetry_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.ForeignKey(
+        HardwareErrorCode,
+        on_delete=models.PROTECT,
+        db_index=False,  # codes are never deleted in use; see asset_reporting_error
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Error code of the newest telemetry, if it carried one.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -264,6 +273,12 @@ class DERAsset(models.Model):
             # Dispatch: active batteries of one substation (capacity sum, setpoints).
             models.Index(
                 fields=["substation", "kind", "status"], name="asset_dispatch_fleet"
+            ),
+            # The cycle's hardware-fault check: the few assets reporting an error.
+            models.Index(
+                fields=["substation"],
+                condition=Q(last_error_code__isnull=False),
+                name="asset_reporting_error",
             ),
         ]
 

@@ -16,8 +16,9 @@ def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
     """Insert telemetry in one statement and carry the newest state onto each asset.
 
     Re-sent telemetry (same asset and `measured_at`) is ignored. An asset's
-    `last_telemetry_at` and `state_of_charge` only move to a newer measurement,
-    so late-arriving old telemetry never rolls the registry back.
+    `last_telemetry_at`, `state_of_charge` and `last_error_code` only move to a
+    newer measurement, so late-arriving old telemetry never rolls the registry
+    back. (The cycle acts on `last_error_code`: step 7.)
     Returns the number of rows given.
     """
     AssetTelemetry.objects.bulk_create(
@@ -34,6 +35,7 @@ def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
     pks: list[int] = []
     seen_at: list[datetime] = []
     soc: list[float] = []
+    error_code: list[int | None] = []
     for pk, last_at, last_soc in stored:
         row = newest[pk]
         if last_at is not None and row.measured_at <= last_at:
@@ -41,9 +43,14 @@ def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
         pks.append(pk)
         seen_at.append(row.measured_at)
         soc.append(last_soc if row.state_of_charge is None else row.state_of_charge)
+        error_code.append(row.error_code_id)
     update_rows(
         model=DERAsset,
         pks=pks,
-        columns={"last_telemetry_at": seen_at, "state_of_charge": soc},
+        columns={
+            "last_telemetry_at": seen_at,
+            "state_of_charge": soc,
+            "last_error_code": error_code,
+        },
     )
     return len(telemetry)

@@ -25,11 +25,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "assets.view_assettelemetry",
         "assets.view_hardwareerrorcode",
         "grid.view_substation",
+        "incidents.view_gridincident",
+        "incidents.view_activealert",
+        "incidents.view_techniciantask",
+        "incidents.change_techniciantask",  # its notes; the rest through actions
+        "incidents.work_techniciantask",
     ],
     ASSET_OWNERS: [
         "assets.view_owner",
         "assets.view_derasset",
         "assets.view_assettelemetry",
+        "incidents.view_techniciantask",  # of their own assets
     ],
     BACK_OFFICE: [
         "assets.add_owner",

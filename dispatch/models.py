@@ -58,6 +58,11 @@ class DispatchPolicy(models.Model):
     manual_setpoint_lifetime_s = models.PositiveIntegerField(
         default=900, help_text="Revert time of a manual setpoint."
     )
+    resolve_hold_s = models.PositiveIntegerField(
+        default=300,
+        help_text="An incident is archived once the grid has stayed nominal this "
+        "long (no open-close flicker at a band's edge).",
+    )
     enqueued_slot_at = models.DateTimeField(
         null=True,
         blank=True,

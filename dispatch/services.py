@@ -35,6 +35,8 @@ from dispatch.models import (
 )
 from grid.models import Substation
 from grid.selectors import GridStatus, grid_status
+from incidents.rules import Observation
+from incidents.services import faults_handle, incidents_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -248,8 +250,11 @@ def decide(
 def cycle_apply(
     *, substation: Substation, policy: DispatchPolicy, slot_at: datetime, now: datetime
 ) -> DispatchRun:
-    """Steps 1-6 for one substation; the caller holds its lock and a transaction."""
+    """Steps 1-8 and 14 for one substation; the caller holds its lock and a
+    transaction. Hardware faults (step 7) come first, so a battery that has just
+    reported a critical error is out of this very cycle."""
     started = time.perf_counter()
+    faults_handle(substation_id=substation.pk, now=now)
     status = grid_status(substation_id=substation.pk, now=now)
     fleet = battery_fleet(
         substation_id=substation.pk,
@@ -302,6 +307,21 @@ def cycle_apply(
         ],
         now=now,
         run=run,
+    )
+    evaluated = run.outcome not in (Outcome.STALE, Outcome.DISABLED)
+    incidents_evaluate(
+        substation_id=substation.pk,
+        observation=Observation(
+            nominal_frequency_hz=substation.nominal_frequency_hz,
+            max_reading_age_s=policy.max_reading_age_s,
+            reading_age_s=run.reading_age_s,
+            voltage_pu=run.voltage_pu,
+            frequency_hz=run.frequency_hz,
+            requirement_kw=run.requirement_kw if evaluated else None,
+            deficit_kw=run.imbalance_kw if evaluated else None,
+        ),
+        hold_s=policy.resolve_hold_s,
+        now=now,
     )
     return run
 
@@ -561,6 +581,7 @@ POLICY_FIELDS = [
     "min_change_kw",
     "setpoint_lifetime_s",
     "manual_setpoint_lifetime_s",
+    "resolve_hold_s",
 ]
 
 

@@ -1,2 +1,209 @@
-# Incidents, active alerts, technician tasks and the notification outbox arrive
-# with their issues (docs/roadmap.md).
+"""Grid incidents, the active-alerts list and technician tasks (steps 7, 8, 14).
+
+The notification outbox joins this app with its issue (docs/roadmap.md).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from assets.models import DERAsset, HardwareErrorCode
+from grid.models import Substation
+
+
+class IncidentKind(models.TextChoices):
+    VOLTAGE = "voltage_deviation", "Voltage deviation"
+    FREQUENCY = "frequency_deviation", "Frequency deviation"
+    STALE = "stale_telemetry", "Stale telemetry"
+    INSUFFICIENT = "insufficient_capacity", "Insufficient capacity"
+    HARDWARE = "hardware_fault", "Hardware fault"
+
+
+class IncidentSeverity(models.IntegerChoices):
+    """Ordered: a worsening incident only ever moves up (docs/incidents.md)."""
+
+    MODERATE = 1, "Moderate"
+    HIGH = 2, "High"
+    CRITICAL = 3, "Critical"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved: back to nominal, holding"
+    ARCHIVED = "archived", "Archived"
+
+
+LIVE = Q(status__in=[IncidentStatus.OPEN, IncidentStatus.RESOLVED])
+
+
+class GridIncident(models.Model):
+    """Something wrong at a substation, from the moment it is seen to its archive.
+
+    Kept forever. At most one live (open or resolved) incident per substation and
+    kind: a recurrence before archiving is the same incident.
+    """
+
+    substation = models.ForeignKey(
+        Substation, on_delete=models.PROTECT, related_name="incidents"
+    )
+    kind = models.CharField(max_length=24, choices=IncidentKind.choices)
+    severity = models.PositiveSmallIntegerField(choices=IncidentSeverity.choices)
+    status = models.CharField(
+        max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN
+    )
+    opened_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the grid last came back to nominal; reset if it leaves again.",
+    )
+    resolved_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the grid returned to nominal for good (set on archiving).",
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    worst_value = models.FloatField(
+        help_text="Furthest from nominal seen: voltage in pu, frequency in Hz, "
+        "reading age in s, deficit in kW, assets in fault."
+    )
+    description = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["substation", "kind"],
+                condition=LIVE,
+                name="incident_one_live_per_substation_kind",
+                violation_error_message="This substation already has a live "
+                "incident of this kind.",
+            ),
+        ]
+        indexes = [
+            # The cycle's "live incidents of this substation" (a handful of rows).
+            models.Index(
+                fields=["substation"],
+                condition=LIVE,
+                name="incident_live_by_substation",
+            ),
+            # History lists and the daily report: newest first, per substation.
+            models.Index(
+                fields=["substation", "-opened_at"], name="incident_by_opened"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.substation} ({self.status})"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.resolved_at is None:
+            return None
+        return (self.resolved_at - self.opened_at).total_seconds()
+
+
+class ActiveAlert(models.Model):
+    """The active-alerts list: one row per live incident, removed on archiving."""
+
+    incident = models.OneToOneField(
+        GridIncident, on_delete=models.CASCADE, primary_key=True, related_name="alert"
+    )
+    raised_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.incident)
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ASSIGNED = "assigned", "Assigned"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+PENDING_TASK = [TaskStatus.OPEN, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS]
+
+
+class TaskPriority(models.IntegerChoices):
+    """From the error code's severity; the due time follows (docs/incidents.md)."""
+
+    URGENT = 1, "Urgent"
+    HIGH = 2, "High"
+    NORMAL = 3, "Normal"
+    LOW = 4, "Low"
+
+
+class TechnicianTask(models.Model):
+    """Work for the maintenance team: an asset reported a critical hardware error."""
+
+    asset = models.ForeignKey(
+        DERAsset, on_delete=models.PROTECT, related_name="technician_tasks"
+    )
+    error_code = models.ForeignKey(
+        HardwareErrorCode, on_delete=models.PROTECT, related_name="+"
+    )
+    incident = models.ForeignKey(
+        GridIncident,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tasks",
+    )
+    priority = models.PositiveSmallIntegerField(choices=TaskPriority.choices)
+    status = models.CharField(
+        max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="technician_tasks",
+    )
+    due_at = models.DateTimeField()
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    asset_returned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the asset was returned to service after this task.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "error_code"],
+                condition=Q(status__in=PENDING_TASK),
+                name="task_one_pending_per_asset_code",
+                violation_error_message="This asset already has a pending task "
+                "for this error code.",
+            ),
+        ]
+        indexes = [
+            # The maintenance queue: pending tasks by priority and due time.
+            models.Index(
+                fields=["priority", "due_at"],
+                condition=Q(status__in=PENDING_TASK),
+                name="task_queue",
+            ),
+        ]
+        permissions = [
+            ("work_techniciantask", "Can claim, start and finish technician tasks"),
+            ("cancel_techniciantask", "Can cancel technician tasks"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.error_code.code} on {self.asset.uid} ({self.status})"

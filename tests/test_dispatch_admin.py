@@ -70,6 +70,7 @@ def test_a_policy_edit_in_the_admin_is_audited(client, operator, battery):
             "min_change_kw": 1.0,
             "setpoint_lifetime_s": 15,
             "manual_setpoint_lifetime_s": 900,
+            "resolve_hold_s": 300,
             "changes-TOTAL_FORMS": 0,
             "changes-INITIAL_FORMS": 0,
         },

@@ -1,0 +1,70 @@
+"""Reads of incidents and technician tasks that other code reuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
+from django.db.models import QuerySet
+
+from assets.models import AssetStatus, DERAsset, HardwareErrorCode, Severity
+from assets.selectors import user_owner_id
+from incidents.models import PENDING_TASK, TechnicianTask
+
+
+@dataclass(frozen=True)
+class UnhandledFault:
+    asset_id: int
+    asset_status: str
+    error_code_id: int
+    severity: str
+
+
+UNHANDLED_FAULTS_SQL = """
+SELECT a.id, a.status, a.last_error_code_id, c.severity
+  FROM {assets} a
+  JOIN {codes} c ON c.id = a.last_error_code_id
+ WHERE a.substation_id = %s
+   AND a.last_error_code_id IS NOT NULL
+   AND c.severity = %s
+   AND a.status <> %s
+   AND NOT EXISTS (
+       SELECT 1 FROM {tasks} t
+        WHERE t.asset_id = a.id
+          AND t.error_code_id = a.last_error_code_id
+          AND t.status IN ({pending}))
+ ORDER BY a.id
+"""
+
+
+def faults_unhandled(*, substation_id: int) -> list[UnhandledFault]:
+    """Assets of a substation whose newest telemetry carries a critical error code
+    and that have no pending task for that code (step 7).
+
+    Runs in every cycle: written in SQL, served by the partial index of assets
+    reporting an error (a handful of rows), so it costs one index probe when
+    nothing is wrong. Decommissioned assets are left alone.
+    """
+    sql = UNHANDLED_FAULTS_SQL.format(
+        assets=DERAsset._meta.db_table,
+        codes=HardwareErrorCode._meta.db_table,
+        tasks=TechnicianTask._meta.db_table,
+        pending=", ".join(["%s"] * len(PENDING_TASK)),
+    )
+    params: list[int | str] = [
+        substation_id,
+        Severity.CRITICAL,
+        AssetStatus.DECOMMISSIONED,
+        *PENDING_TASK,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [UnhandledFault(*row) for row in cursor.fetchall()]
+
+
+def tasks_visible_to(*, user: User | AnonymousUser) -> QuerySet[TechnicianTask]:
+    """Every task for staff; an owner's login sees the tasks of its own assets."""
+    owner_id = user_owner_id(user)
+    tasks = TechnicianTask.objects.all()
+    return tasks if owner_id is None else tasks.filter(asset__owner_id=owner_id)
