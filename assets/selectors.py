@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from numpy.typing import NDArray
 
 from assets.models import (
@@ -20,6 +20,8 @@ from assets.models import (
     Owner,
     SetpointSource,
 )
+
+M = TypeVar("M", bound=Model)
 
 
 def user_owner_id(user: User | AnonymousUser) -> int | None:
@@ -33,22 +35,28 @@ def user_owner_id(user: User | AnonymousUser) -> int | None:
     return Owner.objects.filter(user=user).values_list("pk", flat=True).first()
 
 
-def owners_visible_to(*, user: User | AnonymousUser) -> QuerySet[Owner]:
+def owner_scoped(
+    queryset: QuerySet[M], *, user: User | AnonymousUser, owner_field: str
+) -> QuerySet[M]:
+    """`queryset` as `user` may see it: every row for staff, and for an owner's
+    login the rows whose `owner_field` is that owner."""
     owner_id = user_owner_id(user)
-    owners = Owner.objects.all()
-    return owners if owner_id is None else owners.filter(pk=owner_id)
+    if owner_id is None:
+        return queryset
+    return queryset.filter(**{owner_field: owner_id})
+
+
+def owners_visible_to(*, user: User | AnonymousUser) -> QuerySet[Owner]:
+    return owner_scoped(Owner.objects.all(), user=user, owner_field="pk")
 
 
 def assets_visible_to(*, user: User | AnonymousUser) -> QuerySet[DERAsset]:
-    owner_id = user_owner_id(user)
-    assets = DERAsset.objects.all()
-    return assets if owner_id is None else assets.filter(owner_id=owner_id)
+    return owner_scoped(DERAsset.objects.all(), user=user, owner_field="owner_id")
 
 
 def telemetry_visible_to(*, user: User | AnonymousUser) -> QuerySet[AssetTelemetry]:
-    owner_id = user_owner_id(user)
     telemetry = AssetTelemetry.objects.all()
-    return telemetry if owner_id is None else telemetry.filter(asset__owner_id=owner_id)
+    return owner_scoped(telemetry, user=user, owner_field="asset__owner_id")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "assets.view_derasset",
         "assets.view_assettelemetry",
         "incidents.view_techniciantask",  # of their own assets
+        "incidents.view_notification",  # sent to them
     ],
     BACK_OFFICE: [
         "assets.add_owner",

@@ -45,6 +45,12 @@ def schedule() -> list[Periodic]:
             expires_s=settings.SETPOINT_SWEEP_S,
         ),
         Periodic(
+            name="notifications-send",
+            task="incidents.tasks.notifications_send_due",
+            every_s=settings.NOTIFICATION_SWEEP_S,
+            expires_s=settings.NOTIFICATION_SWEEP_S,
+        ),
+        Periodic(
             name="simulator",
             task="dermgmt.tasks.simulate",
             every_s=settings.SIMULATOR_PERIOD_S,

@@ -3,6 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from dermgmt.health import healthz
+from incidents.views import sms_inbound
 
 admin.site.site_header = "dermgmt: distributed energy resources"
 admin.site.site_title = "dermgmt"
@@ -10,5 +11,6 @@ admin.site.site_title = "dermgmt"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("sms/inbound/", sms_inbound, name="sms-inbound"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -8,10 +8,12 @@ from django.utils.html import format_html
 
 from assets.admin import DERAssetAdmin
 from assets.models import DERAsset
+from dermgmt.admin import ReadOnlyAdmin
 from dispatch.models import (
     DispatchPolicy,
     DispatchPolicyChange,
     DispatchRun,
+    Intervention,
     SetpointCommand,
 )
 from dispatch.services import (
@@ -20,19 +22,6 @@ from dispatch.services import (
     policy_update,
     setpoint_command_manual,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History: visible, never edited or deleted through the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PolicyChangeInline(admin.TabularInline):
@@ -190,3 +179,20 @@ class DispatchableAssetAdmin(DERAssetAdmin):
             "title": f"Manual setpoint of {asset.uid}",
         }
         return TemplateResponse(request, "admin/assets/derasset/setpoint.html", context)
+
+
+@admin.register(Intervention)
+class InterventionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "substation",
+        "ended_at",
+        "peak_command_kw",
+        "started_run",
+        "ended_run",
+    ]
+    list_filter = ["substation"]
+    list_select_related = ["substation"]
+    raw_id_fields = ["started_run", "ended_run"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at"]

@@ -276,3 +276,43 @@ class SetpointCommand(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Setpoint commands are append-only.")
+
+
+class Intervention(models.Model):
+    """An automated intervention at a substation: from the first cycle that commands
+    discharge to the first that commands none. The operator email follows it
+    (started, material changes, ended) and the daily report counts it."""
+
+    substation = models.ForeignKey(
+        Substation, on_delete=models.PROTECT, related_name="interventions"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    started_run = models.ForeignKey(
+        DispatchRun, on_delete=models.PROTECT, related_name="+"
+    )
+    ended_run = models.ForeignKey(
+        DispatchRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    peak_command_kw = models.FloatField()
+    notified_command_kw = models.FloatField(
+        help_text="Command in the last email to the operators."
+    )
+    notified_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["substation"],
+                condition=Q(ended_at__isnull=True),
+                name="intervention_one_open_per_substation",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["substation", "-started_at"], name="intervention_latest"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.substation_id} from {self.started_at:%Y-%m-%d %H:%M:%S}"

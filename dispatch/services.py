@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -29,12 +30,14 @@ from dispatch.models import (
     DispatchPolicy,
     DispatchPolicyChange,
     DispatchRun,
+    Intervention,
     Outcome,
     SetpointCommand,
     SetpointReason,
 )
 from grid.models import Substation
 from grid.selectors import GridStatus, grid_status
+from incidents.notifications import discharge_sms_enqueue, operator_email_enqueue
 from incidents.rules import Observation
 from incidents.services import faults_handle, incidents_evaluate
 
@@ -81,8 +84,9 @@ def setpoints_write(
     """Write setpoints in one UPDATE and one audit row per changed value.
 
     Rows whose value does not change only get their expiry (and source) written:
-    no audit row, since nothing was commanded anew. Returns the number changed.
-    The caller holds the substation's lock and has checked every limit.
+    no audit row, since nothing was commanded anew. Owners of batteries that start
+    discharging get their SMS written to the outbox (step 10). Returns the number
+    changed. The caller holds the substation's lock and has checked every limit.
     """
     if not len(pks):
         return 0
@@ -98,6 +102,15 @@ def setpoints_write(
     changed = np.flatnonzero(setpoints_changed(previous_kw=previous_kw, new_kw=new_kw))
     run_id = run.pk if run else None
     user_id = user.pk if user else None
+    started = np.flatnonzero((previous_kw <= SAME_KW) & (new_kw > SAME_KW))
+    if len(started):  # step 10: a remote discharge starts
+        discharge_sms_enqueue(
+            asset_ids=pks[started].tolist(),
+            target_kw=new_kw[started].tolist(),
+            key=f"discharge:run{run_id}" if run else f"discharge:{now.isoformat()}",
+            run_id=run_id,
+            now=now,
+        )
     insert_rows(
         model=SetpointCommand,
         fields=[
@@ -309,6 +322,13 @@ def cycle_apply(
         run=run,
     )
     evaluated = run.outcome not in (Outcome.STALE, Outcome.DISABLED)
+    if evaluated:
+        intervention_follow(
+            run=run,
+            substation=substation,
+            previous_kw=float(fleet.target_kw[~fleet.manual].sum()),
+            now=now,
+        )
     incidents_evaluate(
         substation_id=substation.pk,
         observation=Observation(
@@ -324,6 +344,71 @@ def cycle_apply(
         now=now,
     )
     return run
+
+
+# Step 9: a change of at least this share of the last mailed command is material.
+MATERIAL_CHANGE = 0.25
+
+
+def intervention_follow(
+    *, run: DispatchRun, substation: Substation, previous_kw: float, now: datetime
+) -> Intervention | None:
+    """Start, follow and end the substation's intervention; mail the operators.
+
+    No query while nothing is commanded, or while the command holds. A material
+    change (25 % of the last mailed command) is mailed at most every
+    INTERVENTION_EMAIL_MIN_INTERVAL_S: grouped, not one email per cycle.
+    """
+    commanding = run.command_kw > SAME_KW
+    if not commanding and previous_kw <= SAME_KW:
+        return None
+    if commanding and abs(run.command_kw - previous_kw) <= SAME_KW:
+        return None
+    intervention = Intervention.objects.filter(
+        substation=substation, ended_at__isnull=True
+    ).first()
+    context: dict[str, Any] = {"substation": substation, "run": run}
+    if intervention is None:
+        if not commanding:
+            return None
+        intervention = Intervention.objects.create(
+            substation=substation,
+            started_at=now,
+            started_run=run,
+            peak_command_kw=run.command_kw,
+            notified_command_kw=run.command_kw,
+            notified_at=now,
+        )
+        event = "started"
+    elif not commanding:
+        intervention.ended_at = now
+        intervention.ended_run = run
+        intervention.save(update_fields=["ended_at", "ended_run"])
+        event = "ended"
+        context["duration_min"] = (now - intervention.started_at).total_seconds() / 60
+        context["previous_kw"] = previous_kw
+    else:
+        intervention.peak_command_kw = max(intervention.peak_command_kw, run.command_kw)
+        last = intervention.notified_command_kw
+        material = abs(run.command_kw - last) >= MATERIAL_CHANGE * last
+        quiet_s = (now - intervention.notified_at).total_seconds()
+        if not material or quiet_s < settings.INTERVENTION_EMAIL_MIN_INTERVAL_S:
+            intervention.save(update_fields=["peak_command_kw"])
+            return intervention
+        context["previous_kw"] = last
+        intervention.notified_command_kw = run.command_kw
+        intervention.notified_at = now
+        intervention.save(
+            update_fields=["peak_command_kw", "notified_command_kw", "notified_at"]
+        )
+        event = "changed"
+    operator_email_enqueue(
+        event=event,
+        context={**context, "intervention": intervention},
+        key=f"intervention{intervention.pk}:{event}:run{run.pk}",
+        run_id=run.pk,
+    )
+    return intervention
 
 
 def run_record(

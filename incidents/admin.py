@@ -9,27 +9,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
+from dermgmt.admin import ReadOnlyAdmin
 from incidents import services
 from incidents.models import (
     PENDING_TASK,
     ActiveAlert,
     GridIncident,
+    Notification,
+    NotificationStatus,
     TechnicianTask,
 )
-from incidents.selectors import tasks_visible_to
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written by the cycle and the task services only; here to be read."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from incidents.notifications import notification_resend
+from incidents.selectors import notifications_visible_to, tasks_visible_to
 
 
 class TaskInline(admin.TabularInline):
@@ -207,3 +198,39 @@ class TechnicianTaskAdmin(admin.ModelAdmin):
         self._apply(
             request, queryset, services.task_asset_return, "Returned the asset of"
         )
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """The outbox: read-only, with a resend action for failed rows."""
+
+    list_display = [
+        "created_at",
+        "channel",
+        "recipient",
+        "template",
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+    ]
+    list_filter = ["status", "channel", "template"]
+    search_fields = ["recipient", "subject", "body", "provider_message_id"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    actions = ["resend"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return notifications_visible_to(user=request.user)
+
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm("incidents.resend_notification")
+
+    @admin.action(permissions=["resend"], description="Resend (failed rows only)")
+    def resend(self, request, queryset):
+        ids = queryset.filter(status=NotificationStatus.FAILED).values_list(
+            "pk", flat=True
+        )
+        sent = sum(notification_resend(notification_id=pk) for pk in ids)
+        self.message_user(request, f"{sent} notification(s) queued again.")

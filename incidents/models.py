@@ -1,7 +1,5 @@
-"""Grid incidents, the active-alerts list and technician tasks (steps 7, 8, 14).
-
-The notification outbox joins this app with its issue (docs/roadmap.md).
-"""
+"""Grid incidents, the active-alerts list, technician tasks (steps 7, 8, 14) and
+the notification outbox (steps 9, 10)."""
 
 from __future__ import annotations
 
@@ -207,3 +205,83 @@ class TechnicianTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.error_code.code} on {self.asset.uid} ({self.status})"
+
+
+# --- The notification outbox (steps 9 and 10) -------------------------------------
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending (claimed by a worker)"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Suppressed (not sent on purpose)"
+
+
+class Notification(models.Model):
+    """One message to one recipient, written in the transaction that causes it and
+    sent by a worker after commit (docs/notifications.md)."""
+
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.CharField(
+        max_length=254, help_text="An email address, or an E.164 phone number."
+    )
+    template = models.CharField(max_length=64)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    run_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The dispatch run that caused it, if any."
+    )
+    incident = models.ForeignKey(
+        GridIncident,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    owner = models.ForeignKey(
+        "assets.Owner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    status = models.CharField(
+        max_length=12,
+        choices=NotificationStatus.choices,
+        default=NotificationStatus.PENDING,
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # The sender's sweep: pending rows that are due, and stuck claims.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="notification_due",
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                condition=Q(status="sending"),
+                name="notification_claimed",
+            ),
+            # An owner's messages, newest first (admin, quiet period of SMS).
+            models.Index(fields=["owner", "-created_at"], name="notification_by_owner"),
+        ]
+        permissions = [("resend_notification", "Can resend failed notifications")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient}: {self.template} ({self.status})"

@@ -9,8 +9,8 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from assets.models import AssetStatus, DERAsset, HardwareErrorCode, Severity
-from assets.selectors import user_owner_id
-from incidents.models import PENDING_TASK, TechnicianTask
+from assets.selectors import owner_scoped
+from incidents.models import PENDING_TASK, Notification, TechnicianTask
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ def faults_unhandled(*, substation_id: int) -> list[UnhandledFault]:
 
 def tasks_visible_to(*, user: User | AnonymousUser) -> QuerySet[TechnicianTask]:
     """Every task for staff; an owner's login sees the tasks of its own assets."""
-    owner_id = user_owner_id(user)
     tasks = TechnicianTask.objects.all()
-    return tasks if owner_id is None else tasks.filter(asset__owner_id=owner_id)
+    return owner_scoped(tasks, user=user, owner_field="asset__owner_id")
+
+
+def notifications_visible_to(*, user: User | AnonymousUser) -> QuerySet[Notification]:
+    """Every message for staff; an owner's login sees the messages sent to it."""
+    rows = Notification.objects.all()
+    return owner_scoped(rows, user=user, owner_field="owner_id")

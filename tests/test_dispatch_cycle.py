@@ -250,9 +250,10 @@ def test_a_cycle_takes_the_same_number_of_queries_whatever_the_fleet(
     make_reading(substation, load_kw=20.0)
     cycle_run(substation_id=substation.pk)
     make_reading(substation, load_kw=10.0, age_s=0.1)
-    # 10 statements (8 for steps 1-6, one each for hardware faults and live
-    # incidents), plus the advisory lock on PostgreSQL (SQLite needs none)
-    with django_assert_num_queries(10 + (connection.vendor == "postgresql")):
+    # 12 statements: 8 for steps 1-6, one each for hardware faults and live
+    # incidents, two for the intervention whose command changes (read, update);
+    # plus the advisory lock on PostgreSQL (SQLite needs none).
+    with django_assert_num_queries(12 + (connection.vendor == "postgresql")):
         run = cycle_run(substation_id=substation.pk, now=later(5))
     assert run.outcome == Outcome.DISPATCHED
     assert SetpointCommand.objects.filter(run=run).count() == size

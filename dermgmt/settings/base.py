@@ -181,6 +181,26 @@ GRID_OPERATIONS_EMAILS = env.list("GRID_OPERATIONS_EMAILS", default=["goc@localh
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+TWILIO_TIMEOUT_S = env.float("TWILIO_TIMEOUT_S", default=10.0)
+# The inbound SMS webhook's public URL as Twilio calls it (the signature covers
+# it); unset: the URL of the request as Django sees it.
+TWILIO_WEBHOOK_URL = env("TWILIO_WEBHOOK_URL", default="")
+
+# --- Notification outbox (docs/notifications.md) -----------------------------------
+# Links in emails point here.
+DERMGMT_BASE_URL = env("DERMGMT_BASE_URL", default="http://127.0.0.1:8000")
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
+NOTIFICATION_BACKOFF_S = env.float("NOTIFICATION_BACKOFF_S", default=30.0)
+NOTIFICATION_SWEEP_S = env.float("NOTIFICATION_SWEEP_S", default=15.0)
+# A claimed row not recorded within this long is failed, never re-sent blindly.
+NOTIFICATION_STUCK_S = env.float("NOTIFICATION_STUCK_S", default=300.0)
+# An owner gets at most one discharge SMS in this period.
+SMS_DISCHARGE_QUIET_S = env.float("SMS_DISCHARGE_QUIET_S", default=3600.0)
+# Material changes of an intervention are mailed at most this often.
+INTERVENTION_EMAIL_MIN_INTERVAL_S = env.float(
+    "INTERVENTION_EMAIL_MIN_INTERVAL_S", default=300.0
+)
 PHONENUMBER_DEFAULT_REGION = env("PHONENUMBER_DEFAULT_REGION", default=None)
 
 # --- Weather ----------------------------------------------------------------------

@@ -1,0 +1,311 @@
+"""The notification outbox's services: write, send, retry, opt out (steps 9, 10).
+
+Rows are written in the transaction of whatever causes them (a dispatch run, an
+incident) and sent by a worker after commit, so a dead SMTP server or SMS
+provider never blocks or rolls back a dispatch. Sending claims a row first
+(`pending` -> `sending`, committed) and records the provider's id after: a
+worker that dies in between leaves a claim that is failed after
+NOTIFICATION_STUCK_S, never sent a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from assets.models import DERAsset, Owner
+from incidents.models import Channel, Notification, NotificationStatus
+from incidents.transports import TRANSPORTS, DeliveryError, sms_enabled
+
+logger = logging.getLogger(__name__)
+
+SMS_DISABLED = "not sent: SMS disabled (TWILIO_* settings unset)"
+# Twilio's standard opt-out and opt-in keywords.
+STOP_WORDS = {
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
+}
+START_WORDS = {"START", "YES", "UNSTOP", "OPTIN"}
+
+
+def notifications_enqueue(*, notifications: Sequence[Notification]) -> list[int]:
+    """Write outbox rows in the caller's transaction; send them after it commits.
+
+    A row whose idempotency key exists already is not written again. With SMS
+    disabled, an SMS row is kept as `suppressed` and logged, not sent.
+    Returns the ids of the rows to send.
+    """
+    now = timezone.now()
+    for notification in notifications:
+        notification.created_at = notification.created_at or now
+        notification.next_attempt_at = notification.next_attempt_at or now
+        if notification.channel == Channel.SMS and not sms_enabled():
+            notification.status = NotificationStatus.SUPPRESSED
+            notification.last_error = SMS_DISABLED
+            logger.info(
+                "SMS to %s %s: %s",
+                notification.recipient,
+                SMS_DISABLED,
+                notification.body,
+            )
+    Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+    ids = list(
+        Notification.objects.filter(
+            idempotency_key__in=[n.idempotency_key for n in notifications],
+            status=NotificationStatus.PENDING,
+        ).values_list("pk", flat=True)
+    )
+    if ids:
+        from incidents.tasks import notifications_send
+
+        transaction.on_commit(lambda: notifications_send.delay(ids))
+    return ids
+
+
+def backoff_s(attempts: int) -> float:
+    """Seconds before retry number `attempts` + 1: 30 s, 1 min, 2 min, ... (x2)."""
+    return settings.NOTIFICATION_BACKOFF_S * 2 ** (attempts - 1)
+
+
+def notification_deliver(*, notification_id: int, now: datetime | None = None) -> str:
+    """Send one due, pending notification; return its status afterwards.
+
+    Claims the row with a conditional UPDATE (exactly one worker wins), sends,
+    records. A transient failure is retried with exponential backoff up to
+    NOTIFICATION_MAX_ATTEMPTS; a permanent one (invalid or unsubscribed number,
+    refused address) is not retried. Must run outside a transaction: the claim
+    commits before the provider is called.
+    """
+    now = now or timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id,
+        status=NotificationStatus.PENDING,
+        next_attempt_at__lte=now,
+    ).update(
+        status=NotificationStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    notification = Notification.objects.select_related("owner").get(pk=notification_id)
+    if not claimed:
+        return notification.status
+    why_not = notification_blocked(notification)
+    if why_not:
+        return notification_record(
+            notification, NotificationStatus.SUPPRESSED, last_error=why_not
+        )
+    try:
+        provider_id = TRANSPORTS[notification.channel](notification)
+    except DeliveryError as error:
+        exhausted = notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
+        if error.permanent or exhausted:
+            logger.error("notification %s failed: %s", notification.pk, error)
+            return notification_record(
+                notification, NotificationStatus.FAILED, last_error=str(error)
+            )
+        retry_at = now + timedelta(seconds=backoff_s(notification.attempts))
+        return notification_record(
+            notification,
+            NotificationStatus.PENDING,
+            last_error=str(error),
+            next_attempt_at=retry_at,
+        )
+    return notification_record(
+        notification,
+        NotificationStatus.SENT,
+        last_error="",
+        sent_at=now,
+        provider_message_id=provider_id,
+    )
+
+
+def notification_blocked(notification: Notification) -> str:
+    """Why an SMS may not go out now (checked again at send time), or ""."""
+    if notification.channel != Channel.SMS:
+        return ""
+    if not sms_enabled():
+        return SMS_DISABLED
+    owner = notification.owner
+    if owner is not None and not owner.may_receive_sms:
+        return "not sent: the owner opted out or withdrew consent"
+    return ""
+
+
+def notification_record(notification: Notification, status: str, **fields) -> str:
+    for name, value in fields.items():
+        setattr(notification, name, value)
+    notification.status = status
+    notification.save(update_fields=["status", *fields])
+    return status
+
+
+def notifications_send_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """The sweeper: fail stuck claims, then send what is due. Returns rows tried."""
+    now = now or timezone.now()
+    stuck_since = now - timedelta(seconds=settings.NOTIFICATION_STUCK_S)
+    stuck = Notification.objects.filter(
+        status=NotificationStatus.SENDING, claimed_at__lt=stuck_since
+    ).update(
+        status=NotificationStatus.FAILED,
+        last_error="outcome unknown: the worker stopped while sending; not retried "
+        "so that nothing is sent twice (resend from the admin if it never arrived)",
+    )
+    if stuck:
+        logger.error("%d notification(s) stuck while sending, marked failed", stuck)
+    due = Notification.objects.filter(
+        status=NotificationStatus.PENDING, next_attempt_at__lte=now
+    ).order_by("next_attempt_at")
+    ids = list(due.values_list("pk", flat=True)[:limit])
+    for notification_id in ids:
+        notification_deliver(notification_id=notification_id, now=now)
+    return len(ids)
+
+
+def notification_resend(*, notification_id: int, now: datetime | None = None) -> bool:
+    """A failed row back to pending with fresh attempts (the admin's resend)."""
+    now = now or timezone.now()
+    reset = Notification.objects.filter(
+        pk=notification_id, status=NotificationStatus.FAILED
+    ).update(
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        claimed_at=None,
+    )
+    if reset:
+        from incidents.tasks import notifications_send
+
+        transaction.on_commit(lambda: notifications_send.delay([notification_id]))
+    return bool(reset)
+
+
+# --- What gets sent -------------------------------------------------------------------
+
+
+def operator_email_enqueue(
+    *, event: str, context: dict, key: str, run_id: int | None
+) -> list[int]:
+    """Step 9: one email per Grid Operations Center address for an intervention
+    event (started / changed / ended), rendered from templates/notifications."""
+    context = {"event": event, "base_url": settings.DERMGMT_BASE_URL, **context}
+    subject = render_to_string("notifications/intervention_subject.txt", context)
+    body = render_to_string("notifications/intervention_body.txt", context)
+    return notifications_enqueue(
+        notifications=[
+            Notification(
+                channel=Channel.EMAIL,
+                recipient=address,
+                template=f"intervention_{event}",
+                subject=" ".join(subject.split())[:200],
+                body=body,
+                idempotency_key=f"{key}:{address}",
+                run_id=run_id,
+            )
+            for address in settings.GRID_OPERATIONS_EMAILS
+        ]
+    )
+
+
+def discharge_sms_enqueue(
+    *,
+    asset_ids: Sequence[int],
+    target_kw: Sequence[float],
+    key: str,
+    run_id: int | None,
+    now: datetime,
+) -> list[int]:
+    """Step 10: owners whose batteries just started a remote discharge get one SMS.
+
+    Only owners with consent and a number that has not replied STOP; at most one
+    discharge SMS per owner per SMS_DISCHARGE_QUIET_S (an event, not a cycle).
+    One SMS per owner lists all of their batteries that started.
+    """
+    kw_by_asset = dict(zip(asset_ids, target_kw, strict=True))
+    rows = (
+        DERAsset.objects.filter(
+            pk__in=kw_by_asset,
+            owner__sms_consent=True,
+            owner__sms_opted_out_at__isnull=True,
+        )
+        .exclude(owner__phone="")
+        .values_list("pk", "name", "owner_id", "owner__phone")
+    )
+    by_owner: dict[int, tuple[str, list[tuple[str, float]]]] = {}
+    for pk, name, owner_id, phone in rows:
+        by_owner.setdefault(owner_id, (str(phone), []))[1].append(
+            (name, kw_by_asset[pk])
+        )
+    if not by_owner:
+        return []
+    quiet_since = now - timedelta(seconds=settings.SMS_DISCHARGE_QUIET_S)
+    recent = set(
+        Notification.objects.filter(
+            channel=Channel.SMS,
+            template="discharge_started",
+            owner_id__in=by_owner,
+            created_at__gte=quiet_since,
+        ).values_list("owner_id", flat=True)
+    )
+    return notifications_enqueue(
+        notifications=[
+            Notification(
+                channel=Channel.SMS,
+                recipient=phone,
+                template="discharge_started",
+                body=render_to_string(
+                    "notifications/discharge_sms.txt",
+                    {"assets": assets, "total_kw": sum(kw for _, kw in assets)},
+                ).strip(),
+                idempotency_key=f"{key}:owner{owner_id}",
+                run_id=run_id,
+                owner_id=owner_id,
+                created_at=now,
+            )
+            for owner_id, (phone, assets) in by_owner.items()
+            if owner_id not in recent
+        ]
+    )
+
+
+# --- Inbound SMS (STOP / START) -------------------------------------------------------
+
+
+def sms_keyword(*, phone: str, body: str, now: datetime | None = None) -> str:
+    """Apply an inbound SMS's opt-out or opt-in keyword; return what was done.
+
+    STOP (and Twilio's other opt-out words) sets `sms_opted_out_at` on every owner
+    with that number and suppresses their pending SMS; START clears it.
+    """
+    now = now or timezone.now()
+    words = body.strip().upper().split()
+    word = words[0] if words else ""
+    owners = Owner.objects.filter(phone=phone)
+    if word in STOP_WORDS:
+        with transaction.atomic():
+            owners.filter(sms_opted_out_at__isnull=True).update(sms_opted_out_at=now)
+            Notification.objects.filter(
+                channel=Channel.SMS,
+                recipient=phone,
+                status=NotificationStatus.PENDING,
+            ).update(
+                status=NotificationStatus.SUPPRESSED,
+                last_error="not sent: the recipient replied STOP",
+            )
+        logger.info("SMS opt-out from %s", phone)
+        return "opted out"
+    if word in START_WORDS:
+        owners.update(sms_opted_out_at=None)
+        logger.info("SMS opt-in from %s", phone)
+        return "opted in"
+    return "ignored"
