@@ -37,7 +37,11 @@ from dispatch.models import (
 )
 from grid.models import Substation
 from grid.selectors import GridStatus, grid_status
-from incidents.notifications import discharge_sms_enqueue, operator_email_enqueue
+from incidents.notifications import (
+    discharge_sms_enqueue,
+    operator_email_enqueue,
+    sends_batched,
+)
 from incidents.rules import Observation
 from incidents.services import faults_handle, incidents_evaluate
 
@@ -303,6 +307,9 @@ def cycle_apply(
     run.assets_commanded = int((fleet.eligible & (decision.new_kw > 0)).sum())
     changed = setpoints_changed(previous_kw=fleet.target_kw, new_kw=decision.new_kw)
     write = changed | decision.refresh
+    # A refresh rewrites the value in force: a difference too small to be a new
+    # command (and to be audited) is not written either.
+    new_kw = np.where(changed, decision.new_kw, fleet.target_kw)
     run.setpoints_changed = int(changed.sum())
     run.duration_ms = (time.perf_counter() - started) * 1000
     run.save()
@@ -311,8 +318,8 @@ def cycle_apply(
     setpoints_write(
         pks=fleet.pks[write],
         previous_kw=fleet.target_kw[write],
-        new_kw=decision.new_kw[write],
-        expires_at=[expires if kw > 0 else None for kw in decision.new_kw[write]],
+        new_kw=new_kw[write],
+        expires_at=[expires if kw > 0 else None for kw in new_kw[write]],
         source=[SetpointSource.AUTO] * int(write.sum()),
         reason=[
             SetpointReason.CYCLE if eligible else SetpointReason.INELIGIBLE
@@ -364,10 +371,12 @@ def intervention_follow(
         return None
     if commanding and abs(run.command_kw - previous_kw) <= SAME_KW:
         return None
-    intervention = Intervention.objects.filter(
-        substation=substation, ended_at__isnull=True
-    ).first()
-    context: dict[str, Any] = {"substation": substation, "run": run}
+    # In SQL: the ORM's compilation of this filter cost more than the query.
+    open_sql = "SELECT * FROM {table} WHERE substation_id = %s AND ended_at IS NULL"
+    table = Intervention._meta.db_table
+    found = Intervention.objects.raw(open_sql.format(table=table), [substation.pk])
+    intervention = next(iter(found), None)
+    previous: float | None = None
     if intervention is None:
         if not commanding:
             return None
@@ -385,8 +394,7 @@ def intervention_follow(
         intervention.ended_run = run
         intervention.save(update_fields=["ended_at", "ended_run"])
         event = "ended"
-        context["duration_min"] = (now - intervention.started_at).total_seconds() / 60
-        context["previous_kw"] = previous_kw
+        previous = previous_kw
     else:
         intervention.peak_command_kw = max(intervention.peak_command_kw, run.command_kw)
         last = intervention.notified_command_kw
@@ -395,7 +403,7 @@ def intervention_follow(
         if not material or quiet_s < settings.INTERVENTION_EMAIL_MIN_INTERVAL_S:
             intervention.save(update_fields=["peak_command_kw"])
             return intervention
-        context["previous_kw"] = last
+        previous = last
         intervention.notified_command_kw = run.command_kw
         intervention.notified_at = now
         intervention.save(
@@ -404,11 +412,64 @@ def intervention_follow(
         event = "changed"
     operator_email_enqueue(
         event=event,
-        context={**context, "intervention": intervention},
+        context=intervention_context(
+            run=run,
+            substation=substation,
+            intervention=intervention,
+            previous_kw=previous,
+            now=now,
+        ),
         key=f"intervention{intervention.pk}:{event}:run{run.pk}",
         run_id=run.pk,
     )
     return intervention
+
+
+def intervention_context(
+    *,
+    run: DispatchRun,
+    substation: Substation,
+    intervention: Intervention,
+    previous_kw: float | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """What the operator email says, as plain values (stored with the outbox row
+    and rendered by the sender)."""
+
+    def utc(at: datetime | None) -> str:
+        return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+
+    run_fields = [
+        "frequency_hz",
+        "voltage_pu",
+        "load_kw",
+        "requirement_kw",
+        "imbalance_kw",
+        "command_kw",
+        "assets_commanded",
+        "assets_active",
+        "capacity_available_kw",
+        "capacity_nameplate_kw",
+    ]
+    return {
+        "substation": {
+            "code": substation.code,
+            "name": substation.name,
+            "nominal_frequency_hz": substation.nominal_frequency_hz,
+            "import_capacity_kw": substation.import_capacity_kw,
+        },
+        "run": {
+            "pk": run.pk,
+            "started_at": utc(run.started_at),
+            **{name: getattr(run, name) for name in run_fields},
+        },
+        "intervention": {
+            "started_at": utc(intervention.started_at),
+            "peak_command_kw": intervention.peak_command_kw,
+        },
+        "previous_kw": previous_kw,
+        "duration_min": (now - intervention.started_at).total_seconds() / 60,
+    }
 
 
 def run_record(
@@ -503,29 +564,30 @@ def cycle_run(
 
 
 def cycles_run(
-    *, substation_ids: list[int], slot_at: datetime, cycle_s: int
+    *, substation_ids: list[int], slot_at: datetime, deadline: datetime
 ) -> list[DispatchRun]:
     """The cycles of several substations for one slot, one after the other.
 
     Each is its own `cycle_run` (lock, transaction, failure recorded as its own
-    run). Cycles that have not started by the end of the slot are left out, as an
-    expired task would be: the next slot's cycle is due by then.
+    run). Cycles not started by `deadline` (a cycle period after the fan-out) are
+    left out, as an expired task would be: the next slot's cycle is due by then.
+    Their notifications go to the sender in one task at the end.
     """
     runs = []
-    ends_at = slot_at + timedelta(seconds=cycle_s)
-    for done, substation_id in enumerate(substation_ids):
-        if timezone.now() >= ends_at:
-            logger.warning(
-                "dispatch slot %s ended with %d of %d cycles not started",
-                slot_at.isoformat(),
-                len(substation_ids) - done,
-                len(substation_ids),
-            )
-            break
-        try:
-            runs.append(cycle_run(substation_id=substation_id, slot_at=slot_at))
-        except Substation.DoesNotExist:  # deleted since the fan-out
-            logger.info("substation %s no longer exists: no cycle", substation_id)
+    with sends_batched():
+        for done, substation_id in enumerate(substation_ids):
+            if timezone.now() >= deadline:
+                logger.warning(
+                    "dispatch slot %s: %d of %d cycles not started by the deadline",
+                    slot_at.isoformat(),
+                    len(substation_ids) - done,
+                    len(substation_ids),
+                )
+                break
+            try:
+                runs.append(cycle_run(substation_id=substation_id, slot_at=slot_at))
+            except Substation.DoesNotExist:  # deleted since the fan-out
+                logger.info("substation %s no longer exists: no cycle", substation_id)
     return runs
 
 

@@ -223,6 +223,10 @@ class NotificationStatus(models.TextChoices):
     SUPPRESSED = "suppressed", "Suppressed (not sent on purpose)"
 
 
+# The template of the owner SMS of step 10 (also its quiet-period lookup).
+DISCHARGE_SMS = "discharge_started"
+
+
 class Notification(models.Model):
     """One message to one recipient, written in the transaction that causes it and
     sent by a worker after commit (docs/notifications.md)."""
@@ -232,8 +236,11 @@ class Notification(models.Model):
         max_length=254, help_text="An email address, or an E.164 phone number."
     )
     template = models.CharField(max_length=64)
+    context = models.JSONField(
+        default=dict, help_text="What the template is rendered with (plain values)."
+    )
     subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField()
+    body = models.TextField(blank=True, help_text="Rendered by the sender.")
     idempotency_key = models.CharField(max_length=200, unique=True)
     run_id = models.BigIntegerField(
         null=True, blank=True, help_text="The dispatch run that caused it, if any."

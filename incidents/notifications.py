@@ -11,7 +11,9 @@ NOTIFICATION_STUCK_S, never sent a second time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,13 +22,23 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from assets.models import DERAsset, Owner
-from incidents.models import Channel, Notification, NotificationStatus
+from assets.models import Owner
+from incidents.models import (
+    DISCHARGE_SMS,
+    Channel,
+    Notification,
+    NotificationStatus,
+)
+from incidents.selectors import sms_recipients
 from incidents.transports import TRANSPORTS, DeliveryError, sms_enabled
 
 logger = logging.getLogger(__name__)
 
 SMS_DISABLED = "not sent: SMS disabled (TWILIO_* settings unset)"
+INTERVENTION_TEMPLATES = (
+    "notifications/intervention_subject.txt",
+    "notifications/intervention_body.txt",
+)
 # Twilio's standard opt-out and opt-in keywords.
 STOP_WORDS = {
     "STOP",
@@ -41,38 +53,72 @@ STOP_WORDS = {
 START_WORDS = {"START", "YES", "UNSTOP", "OPTIN"}
 
 
-def notifications_enqueue(*, notifications: Sequence[Notification]) -> list[int]:
+# Templates of each kind of message: (subject, body); rendered by the sender.
+TEMPLATES = {
+    "intervention_started": INTERVENTION_TEMPLATES,
+    "intervention_changed": INTERVENTION_TEMPLATES,
+    "intervention_ended": INTERVENTION_TEMPLATES,
+    DISCHARGE_SMS: ("", "notifications/discharge_sms.txt"),
+}
+
+# Keys of rows committed inside `sends_batched()`, published together at its end.
+_batched: ContextVar[list[str] | None] = ContextVar("notifications", default=None)
+
+
+def notifications_enqueue(*, notifications: Sequence[Notification]) -> list[str]:
     """Write outbox rows in the caller's transaction; send them after it commits.
 
-    A row whose idempotency key exists already is not written again. With SMS
-    disabled, an SMS row is kept as `suppressed` and logged, not sent.
-    Returns the ids of the rows to send.
+    One INSERT of rows that hold their template and context; the sender renders
+    them, so the cycle pays for no template. A row whose idempotency key exists
+    already is not written again. Returns the keys of the rows.
     """
     now = timezone.now()
     for notification in notifications:
         notification.created_at = notification.created_at or now
         notification.next_attempt_at = notification.next_attempt_at or now
-        if notification.channel == Channel.SMS and not sms_enabled():
-            notification.status = NotificationStatus.SUPPRESSED
-            notification.last_error = SMS_DISABLED
-            logger.info(
-                "SMS to %s %s: %s",
-                notification.recipient,
-                SMS_DISABLED,
-                notification.body,
-            )
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
-    ids = list(
-        Notification.objects.filter(
-            idempotency_key__in=[n.idempotency_key for n in notifications],
-            status=NotificationStatus.PENDING,
-        ).values_list("pk", flat=True)
-    )
-    if ids:
-        from incidents.tasks import notifications_send
+    keys = [n.idempotency_key for n in notifications]
+    if keys:
+        transaction.on_commit(lambda: notifications_publish(keys))
+    return keys
 
-        transaction.on_commit(lambda: notifications_send.delay(ids))
-    return ids
+
+def notifications_publish(keys: list[str]) -> None:
+    """Hand committed rows to a worker now, or at the end of `sends_batched()`."""
+    batch = _batched.get()
+    if batch is not None:
+        batch.extend(keys)
+        return
+    from incidents.tasks import notifications_send
+
+    notifications_send.delay(keys)
+
+
+@contextmanager
+def sends_batched() -> Iterator[None]:
+    """Rows committed inside go to the workers in one task at the end (a batch of
+    dispatch cycles: one message instead of one per cycle)."""
+    keys: list[str] = []
+    token = _batched.set(keys)
+    try:
+        yield
+    finally:
+        _batched.reset(token)
+        if keys:
+            notifications_publish(keys)
+
+
+def notification_render(notification: Notification) -> None:
+    """Fill in subject and body from the row's template and context (once)."""
+    if notification.body:
+        return
+    subject, body = TEMPLATES[notification.template]
+    context = {"base_url": settings.DERMGMT_BASE_URL, **notification.context}
+    if subject:
+        text = render_to_string(subject, context)
+        notification.subject = " ".join(text.split())[:200]
+    notification.body = render_to_string(body, context).strip()
+    notification.save(update_fields=["subject", "body"])
 
 
 def backoff_s(attempts: int) -> float:
@@ -100,8 +146,16 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
     notification = Notification.objects.select_related("owner").get(pk=notification_id)
     if not claimed:
         return notification.status
+    notification_render(notification)
     why_not = notification_blocked(notification)
     if why_not:
+        logger.info(
+            "%s to %s %s: %s",
+            notification.channel,
+            notification.recipient,
+            why_not,
+            notification.body,
+        )
         return notification_record(
             notification, NotificationStatus.SUPPRESSED, last_error=why_not
         )
@@ -128,6 +182,18 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
         sent_at=now,
         provider_message_id=provider_id,
     )
+
+
+def notifications_deliver(*, idempotency_keys: Sequence[str]) -> int:
+    """Deliver the pending rows with these keys; return how many were tried."""
+    ids = Notification.objects.filter(
+        idempotency_key__in=idempotency_keys, status=NotificationStatus.PENDING
+    ).values_list("pk", flat=True)
+    tried = 0
+    for notification_id in list(ids):
+        notification_deliver(notification_id=notification_id)
+        tried += 1
+    return tried
 
 
 def notification_blocked(notification: Notification) -> str:
@@ -184,9 +250,9 @@ def notification_resend(*, notification_id: int, now: datetime | None = None) ->
         claimed_at=None,
     )
     if reset:
-        from incidents.tasks import notifications_send
+        from incidents.tasks import notification_send
 
-        transaction.on_commit(lambda: notifications_send.delay([notification_id]))
+        transaction.on_commit(lambda: notification_send.delay(notification_id))
     return bool(reset)
 
 
@@ -195,20 +261,17 @@ def notification_resend(*, notification_id: int, now: datetime | None = None) ->
 
 def operator_email_enqueue(
     *, event: str, context: dict, key: str, run_id: int | None
-) -> list[int]:
+) -> list[str]:
     """Step 9: one email per Grid Operations Center address for an intervention
-    event (started / changed / ended), rendered from templates/notifications."""
-    context = {"event": event, "base_url": settings.DERMGMT_BASE_URL, **context}
-    subject = render_to_string("notifications/intervention_subject.txt", context)
-    body = render_to_string("notifications/intervention_body.txt", context)
+    event (started / changed / ended). `context` holds plain values (JSON) for
+    templates/notifications/intervention_*.txt."""
     return notifications_enqueue(
         notifications=[
             Notification(
                 channel=Channel.EMAIL,
                 recipient=address,
                 template=f"intervention_{event}",
-                subject=" ".join(subject.split())[:200],
-                body=body,
+                context={"event": event, **context},
                 idempotency_key=f"{key}:{address}",
                 run_id=run_id,
             )
@@ -224,7 +287,7 @@ def discharge_sms_enqueue(
     key: str,
     run_id: int | None,
     now: datetime,
-) -> list[int]:
+) -> list[str]:
     """Step 10: owners whose batteries just started a remote discharge get one SMS.
 
     Only owners with consent and a number that has not replied STOP; at most one
@@ -232,48 +295,28 @@ def discharge_sms_enqueue(
     One SMS per owner lists all of their batteries that started.
     """
     kw_by_asset = dict(zip(asset_ids, target_kw, strict=True))
-    rows = (
-        DERAsset.objects.filter(
-            pk__in=kw_by_asset,
-            owner__sms_consent=True,
-            owner__sms_opted_out_at__isnull=True,
-        )
-        .exclude(owner__phone="")
-        .values_list("pk", "name", "owner_id", "owner__phone")
-    )
-    by_owner: dict[int, tuple[str, list[tuple[str, float]]]] = {}
-    for pk, name, owner_id, phone in rows:
-        by_owner.setdefault(owner_id, (str(phone), []))[1].append(
-            (name, kw_by_asset[pk])
-        )
-    if not by_owner:
-        return []
     quiet_since = now - timedelta(seconds=settings.SMS_DISCHARGE_QUIET_S)
-    recent = set(
-        Notification.objects.filter(
-            channel=Channel.SMS,
-            template="discharge_started",
-            owner_id__in=by_owner,
-            created_at__gte=quiet_since,
-        ).values_list("owner_id", flat=True)
-    )
+    by_owner: dict[int, tuple[str, list[tuple[str, float]]]] = {}
+    for pk, name, owner_id, phone in sms_recipients(
+        asset_ids=list(kw_by_asset), quiet_since=quiet_since
+    ):
+        by_owner.setdefault(owner_id, (phone, []))[1].append((name, kw_by_asset[pk]))
     return notifications_enqueue(
         notifications=[
             Notification(
                 channel=Channel.SMS,
                 recipient=phone,
-                template="discharge_started",
-                body=render_to_string(
-                    "notifications/discharge_sms.txt",
-                    {"assets": assets, "total_kw": sum(kw for _, kw in assets)},
-                ).strip(),
+                template=DISCHARGE_SMS,
+                context={
+                    "assets": assets,
+                    "total_kw": sum(kw for _, kw in assets),
+                },
                 idempotency_key=f"{key}:owner{owner_id}",
                 run_id=run_id,
                 owner_id=owner_id,
                 created_at=now,
             )
             for owner_id, (phone, assets) in by_owner.items()
-            if owner_id not in recent
         ]
     )
 

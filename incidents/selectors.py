@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 from django.db.models import QuerySet
 
-from assets.models import AssetStatus, DERAsset, HardwareErrorCode, Severity
+from assets.models import AssetStatus, DERAsset, HardwareErrorCode, Owner, Severity
 from assets.selectors import owner_scoped
-from incidents.models import PENDING_TASK, Notification, TechnicianTask
+from incidents.models import (
+    DISCHARGE_SMS,
+    PENDING_TASK,
+    Channel,
+    Notification,
+    TechnicianTask,
+)
 
 
 @dataclass(frozen=True)
@@ -73,3 +80,49 @@ def notifications_visible_to(*, user: User | AnonymousUser) -> QuerySet[Notifica
     """Every message for staff; an owner's login sees the messages sent to it."""
     rows = Notification.objects.all()
     return owner_scoped(rows, user=user, owner_field="owner_id")
+
+
+SMS_RECIPIENTS_SQL = """
+SELECT a.id, a.name, o.id, o.phone
+  FROM {assets} a
+  JOIN {owners} o ON o.id = a.owner_id
+ WHERE a.id IN ({ids})
+   AND o.sms_consent
+   AND o.sms_opted_out_at IS NULL
+   AND o.phone <> ''
+   AND NOT EXISTS (
+       SELECT 1 FROM {notifications} n
+        WHERE n.owner_id = o.id AND n.channel = %s AND n.template = %s
+          AND n.created_at >= %s)
+"""
+
+# Ids per statement: under SQLite's limit of bound parameters.
+IDS_PER_QUERY = 10_000
+
+
+def sms_recipients(
+    *, asset_ids: list[int], quiet_since: datetime
+) -> list[tuple[int, str, int, str]]:
+    """(asset id, asset name, owner id, phone) for the assets whose owner may get a
+    discharge SMS now: consent, a number, no STOP, none in the quiet period.
+
+    Written in SQL: it runs whenever batteries start discharging, and the ORM's
+    compilation cost more than the query.
+    """
+    sql = SMS_RECIPIENTS_SQL.format(
+        assets=DERAsset._meta.db_table,
+        owners=Owner._meta.db_table,
+        notifications=Notification._meta.db_table,
+        ids="{ids}",
+    )
+    since = connection.ops.adapt_datetimefield_value(quiet_since)
+    rows: list[tuple[int, str, int, str]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(asset_ids), IDS_PER_QUERY):
+            part = asset_ids[start : start + IDS_PER_QUERY]
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(
+                sql.format(ids=marks), [*part, Channel.SMS, DISCHARGE_SMS, since]
+            )
+            rows += cursor.fetchall()
+    return rows

@@ -320,8 +320,11 @@ def test_batches_keep_slots_apart():
 def test_a_batch_leaves_out_cycles_once_its_slot_is_over(grid):
     substation, batteries = grid
     make_reading(substation, load_kw=1006.0)
-    ended = timezone.now() - timedelta(seconds=10)
-    assert cycles_run(substation_ids=[substation.pk], slot_at=ended, cycle_s=5) == []
+    slot_at, deadline = timezone.now() - timedelta(seconds=10), timezone.now()
+    runs = cycles_run(
+        substation_ids=[substation.pk], slot_at=slot_at, deadline=deadline
+    )
+    assert runs == []
     assert not DispatchRun.objects.exists()
     assert targets(batteries) == [0.0, 0.0]
 
@@ -330,7 +333,7 @@ def test_a_batch_goes_on_past_a_deleted_substation(grid):
     substation, _batteries = grid
     make_reading(substation, load_kw=1006.0)
     runs = cycles_run(
-        substation_ids=[0, substation.pk], slot_at=timezone.now(), cycle_s=5
+        substation_ids=[0, substation.pk], slot_at=timezone.now(), deadline=later(5)
     )
     assert [run.substation_id for run in runs] == [substation.pk]
 
@@ -460,3 +463,14 @@ def test_an_audited_asset_or_run_cannot_be_deleted(grid):
     with pytest.raises(ProtectedError):
         run.delete()
     assert SetpointCommand.objects.filter(run=run).count() == 2
+
+
+def test_a_difference_too_small_to_command_is_neither_written_nor_audited():
+    """A battery a hair above its reserve: its share is below SAME_KW."""
+    substation = make_substation(import_capacity_kw=1000.0)
+    (battery,) = make_fleet(substation, 1, state_of_charge=20.0 + 1e-12)
+    make_reading(substation, load_kw=1010.0)
+    run = cycle_run(substation_id=substation.pk)
+    battery.refresh_from_db()
+    assert battery.target_output_kw == 0.0
+    assert not SetpointCommand.objects.filter(run=run).exists()

@@ -205,7 +205,7 @@ def test_every_change_has_exactly_one_audit_row(batteries, loads, statuses):
         before = dict(
             DERAsset.objects.filter(pk__in=pks).values_list("pk", "target_output_kw")
         )
-        make_reading(substation, load_kw=load_kw, age_s=-5 * step)
+        make_reading(substation, load_kw=load_kw, measured_at=at - timedelta(seconds=1))
         run = cycle_run(substation_id=substation.pk, now=at)
         after = DERAsset.objects.filter(pk__in=pks)
         for pk, status, target in after.values_list("pk", "status", "target_output_kw"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 from collections import deque
@@ -17,7 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from assets.models import Owner
 from dispatch.models import DispatchRun, Outcome
-from dispatch.services import cycle_run
+from dispatch.services import cycle_run, cycles_run
 from incidents.models import Channel, Notification, NotificationStatus
 from incidents.notifications import notification_resend, notifications_send_due
 from tests.conftest import make_battery, make_owner, make_reading, make_substation
@@ -162,11 +163,38 @@ def test_a_discharge_texts_the_consenting_owner_once_and_never_the_opted_out(
     assert sms.provider_message_id == "SM" + "1".zfill(32)
 
 
-def test_with_twilio_unset_an_sms_is_kept_as_not_sent(site):
-    cycle(site)
+def test_with_twilio_unset_an_sms_is_kept_as_not_sent(
+    site, caplog, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.INFO, logger="incidents.notifications")
+    with django_capture_on_commit_callbacks(execute=True):
+        cycle(site)
     sms = Notification.objects.get(channel=Channel.SMS)
     assert sms.status == NotificationStatus.SUPPRESSED
     assert sms.last_error.startswith("not sent: SMS disabled")
+    assert "Garage battery is discharging 3.0 kW" in sms.body
+    assert "not sent: SMS disabled" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, inside the batch
+def test_a_batch_of_cycles_hands_its_messages_over_in_one_task(settings, monkeypatch):
+    from incidents import tasks
+
+    settings.GRID_OPERATIONS_EMAILS = [GOC]
+    sent = []
+    monkeypatch.setattr(tasks.notifications_send, "delay", sent.append)
+    substations = [make_substation(import_capacity_kw=1000.0) for _ in range(3)]
+    for substation in substations:
+        make_battery(substation, make_owner(), last_telemetry_at=timezone.now())
+        make_reading(substation, load_kw=1003.0)
+    now = timezone.now()
+    cycles_run(
+        substation_ids=[s.pk for s in substations],
+        slot_at=now,
+        deadline=now + timedelta(seconds=5),
+    )
+    assert len(sent) == 1
+    assert len(sent[0]) == 3  # one operator email per substation
 
 
 def test_a_dead_smtp_server_never_blocks_the_run_and_is_retried(
