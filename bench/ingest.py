@@ -15,6 +15,8 @@ from django.db import connection, transaction
 
 N = 10_000
 _clock = itertools.count()
+# Fresh times every run: re-sent telemetry would be ignored (and COPY refuse it).
+EPOCH = datetime.now(UTC).replace(microsecond=0)
 
 
 def fleet():
@@ -31,7 +33,7 @@ def fleet():
 
 
 def next_time() -> datetime:
-    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=next(_clock))
+    return EPOCH + timedelta(seconds=next(_clock))
 
 
 def rows(pks):

@@ -118,6 +118,10 @@ def sms_recipients(
     since = connection.ops.adapt_datetimefield_value(quiet_since)
     rows: list[tuple[int, str, int, str]] = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # one array: one prepared statement
+            sql = sql.replace("a.id IN ({ids})", "a.id = ANY(%s)")
+            cursor.execute(sql, [asset_ids, Channel.SMS, DISCHARGE_SMS, since])
+            return cursor.fetchall()
         for start in range(0, len(asset_ids), IDS_PER_QUERY):
             part = asset_ids[start : start + IDS_PER_QUERY]
             marks = ", ".join(["%s"] * len(part))

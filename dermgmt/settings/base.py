@@ -95,6 +95,16 @@ def database_from_env() -> dict:
     else:
         db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         db["CONN_HEALTH_CHECKS"] = True
+        # Server-side binding with a prepare threshold: psycopg prepares a
+        # statement a connection has run 5 times, so PostgreSQL stops planning the
+        # cycle's queries anew every few seconds (planning cost more than running
+        # them: docs/dispatch.md). Behind a transaction-mode pooler (PgBouncer
+        # < 1.21) set DATABASE_PREPARE_THRESHOLD= (empty) to turn it off.
+        threshold = env("DATABASE_PREPARE_THRESHOLD", default="5")
+        db.setdefault("OPTIONS", {}).update(
+            server_side_binding=True,
+            prepare_threshold=int(threshold) if threshold else None,
+        )
     return db
 
 
