@@ -122,6 +122,7 @@ def main() -> None:
     from dermgmt.celery import app
     from dispatch.models import DispatchRun
 
+    os.environ["CELERY_BROKER_URL"] = BROKER  # Celery reads it before its config
     app.conf.broker_url = BROKER
     app.conf.broker_transport = None
     app.conf.broker_transport_options = {}
