@@ -12,7 +12,7 @@ import sys
 
 from bench.common import setup
 
-BENCHMARKS = ["bench.ingest", "bench.dispatch", "bench.fleet"]
+BENCHMARKS = ["bench.ingest", "bench.dispatch", "bench.fleet", "bench.forecast"]
 
 
 def main(names: list[str]) -> None:

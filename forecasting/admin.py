@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from forecasting.models import WeatherForecast
+from dermgmt.admin import ReadOnlyAdmin
+from forecasting.models import EnergyForecast, WeatherForecast
 
 
 @admin.register(WeatherForecast)
@@ -18,4 +19,25 @@ class WeatherForecastAdmin(admin.ModelAdmin):
     list_select_related = ["substation"]
     date_hierarchy = "valid_at"
     ordering = ["-valid_at"]
+    show_full_result_count = False
+
+
+@admin.register(EnergyForecast)
+class EnergyForecastAdmin(ReadOnlyAdmin):
+    list_display = [
+        "valid_at",
+        "substation",
+        "issued_at",
+        "expected_generation",
+        "solar_kw",
+        "wind_kw",
+        "solar_raw_kw",
+        "wind_raw_kw",
+        "actual_kw",
+        "capacity_kw",
+    ]
+    list_filter = ["substation", "model_version"]
+    list_select_related = ["substation"]
+    date_hierarchy = "valid_at"
+    ordering = ["-valid_at", "-issued_at"]
     show_full_result_count = False

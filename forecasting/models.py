@@ -70,3 +70,55 @@ class WeatherForecast(models.Model):
         return (
             f"{self.substation_id} {self.provider} for {self.valid_at:%Y-%m-%d %H:%M}"
         )
+
+
+class EnergyForecast(models.Model):
+    """Expected PV and wind output of a substation for one 15-minute bucket, as
+    predicted at `issued_at` (step 12); raw model output and the corrected values
+    side by side (step 15). Every issue is kept, so accuracy can be measured per
+    horizon; the newest issue of a bucket is the forecast in force."""
+
+    substation = models.ForeignKey(
+        Substation, on_delete=models.CASCADE, related_name="energy_forecasts"
+    )
+    issued_at = models.DateTimeField()
+    valid_at = models.DateTimeField(help_text="Start of the 15-minute bucket.")
+    model_version = models.CharField(max_length=32)
+    solar_raw_kw = models.FloatField()
+    wind_raw_kw = models.FloatField()
+    solar_kw = models.FloatField(help_text="Corrected from actuals (kW).")
+    wind_kw = models.FloatField(help_text="Corrected from actuals (kW).")
+    expected_generation = models.FloatField(
+        help_text="Expected generation (kW): corrected solar + wind."
+    )
+    capacity_kw = models.FloatField(
+        help_text="AC nameplate of the PV and wind assets in service (kW)."
+    )
+    actual_kw = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["substation", "issued_at", "valid_at"],
+                name="energyforecast_unique_issue_bucket",
+            ),
+            models.CheckConstraint(
+                condition=Q(solar_raw_kw__gte=0)
+                & Q(wind_raw_kw__gte=0)
+                & Q(solar_kw__gte=0)
+                & Q(wind_kw__gte=0),
+                name="energyforecast_non_negative",
+                violation_error_message="Expected generation cannot be negative.",
+            ),
+        ]
+        indexes = [
+            # The forecast in force: newest issue per bucket of a substation.
+            models.Index(
+                fields=["substation", "valid_at", "-issued_at"],
+                name="energyforecast_in_force",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kw = self.expected_generation
+        return f"{self.substation_id} {self.valid_at:%Y-%m-%d %H:%M} {kw:.1f} kW"
