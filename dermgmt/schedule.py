@@ -51,6 +51,12 @@ def schedule() -> list[Periodic]:
             expires_s=settings.NOTIFICATION_SWEEP_S,
         ),
         Periodic(
+            name="forecasts",
+            task="forecasting.tasks.forecasts_run",
+            every_s=settings.FORECAST_PERIOD_S,
+            expires_s=settings.FORECAST_PERIOD_S,
+        ),
+        Periodic(
             name="simulator",
             task="dermgmt.tasks.simulate",
             every_s=settings.SIMULATOR_PERIOD_S,

@@ -249,36 +249,45 @@ def simulate_weather(*, now: datetime, rng) -> int:
     )
     if WeatherForecast.objects.filter(provider=PROVIDER, issued_at=issued_at).exists():
         return 0
-    steps = int(FORECAST_HORIZON / FORECAST_STEP)
-    times = pd.date_range(issued_at, periods=steps + 1, freq=FORECAST_STEP)
     forecasts = []
     for substation in Substation.objects.all():
-        ghi = clear_sky_ghi(
-            latitude=substation.latitude, longitude=substation.longitude, times=times
+        forecasts += simulated_weather(
+            substation=substation, issued_at=issued_at, rng=rng
         )
-        cloud = np.clip(
-            50 + 40 * np.sin(np.arange(len(times)) / 6 + rng.uniform(0, 6)), 0, 100
-        )
-        local_hours = times.tz_convert(substation.time_zone).hour.to_numpy()
-        temperature = 12 + 8 * np.sin((local_hours - 9) / 24 * 2 * np.pi)
-        wind = wind_speed_by_substation(at=issued_at)[substation.pk]
-        for i, valid_at in enumerate(times):
-            forecasts.append(
-                WeatherForecast(
-                    substation=substation,
-                    provider=PROVIDER,
-                    issued_at=issued_at,
-                    valid_at=valid_at.to_pydatetime(),
-                    ghi_w_m2=round(
-                        float(ghi[i] * (1 - 0.75 * (cloud[i] / 100) ** 3)), 1
-                    ),
-                    air_temperature_c=round(float(temperature[i]), 1),
-                    wind_speed_m_s=round(max(0.0, wind * 0.75 + rng.gauss(0, 0.5)), 2),
-                    wind_speed_height_m=10.0,
-                    cloud_cover_pct=round(float(cloud[i]), 1),
-                )
-            )
     return weather_forecasts_store(forecasts=forecasts)
+
+
+def simulated_weather(
+    *, substation: Substation, issued_at: datetime, rng=None
+) -> list[WeatherForecast]:
+    """A 6-hour forecast for one substation: clear sky dimmed by drifting clouds,
+    a daily temperature swing, the substation's smooth wind (unsaved rows)."""
+    rng = rng or random.Random(f"{substation.pk}:{issued_at.isoformat()}")
+    steps = int(FORECAST_HORIZON / FORECAST_STEP)
+    times = pd.date_range(issued_at, periods=steps + 1, freq=FORECAST_STEP)
+    ghi = clear_sky_ghi(
+        latitude=substation.latitude, longitude=substation.longitude, times=times
+    )
+    cloud = np.clip(
+        50 + 40 * np.sin(np.arange(len(times)) / 6 + rng.uniform(0, 6)), 0, 100
+    )
+    local_hours = times.tz_convert(substation.time_zone).hour.to_numpy()
+    temperature = 12 + 8 * np.sin((local_hours - 9) / 24 * 2 * np.pi)
+    wind = wind_speed_by_substation(at=issued_at)[substation.pk]
+    return [
+        WeatherForecast(
+            substation=substation,
+            provider=PROVIDER,
+            issued_at=issued_at,
+            valid_at=valid_at.to_pydatetime(),
+            ghi_w_m2=round(float(ghi[i] * (1 - 0.75 * (cloud[i] / 100) ** 3)), 1),
+            air_temperature_c=round(float(temperature[i]), 1),
+            wind_speed_m_s=round(max(0.0, wind * 0.75 + rng.gauss(0, 0.5)), 2),
+            wind_speed_height_m=10.0,
+            cloud_cover_pct=round(float(cloud[i]), 1),
+        )
+        for i, valid_at in enumerate(times)
+    ]
 
 
 def simulate(

@@ -122,3 +122,28 @@ class EnergyForecast(models.Model):
     def __str__(self) -> str:
         kw = self.expected_generation
         return f"{self.substation_id} {self.valid_at:%Y-%m-%d %H:%M} {kw:.1f} kW"
+
+
+class WeatherFetch(models.Model):
+    """One attempt to fetch a substation's weather: what came back, or why not.
+    A failed fetch stores no forecast, so the last good one stays in force."""
+
+    substation = models.ForeignKey(
+        Substation, on_delete=models.CASCADE, related_name="weather_fetches"
+    )
+    provider = models.CharField(max_length=32)
+    fetched_at = models.DateTimeField()
+    ok = models.BooleanField()
+    rows = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["substation", "-fetched_at"], name="weatherfetch_latest"
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "ok" if self.ok else "failed"
+        return f"{self.provider} for {self.substation_id} at {self.fetched_at} {state}"

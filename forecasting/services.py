@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from assets.models import AssetKind, AssetStatus, DERAsset
-from forecasting.models import EnergyForecast, WeatherForecast
+from forecasting.models import EnergyForecast, WeatherFetch, WeatherForecast
+from forecasting.providers import ProviderError, weather_fetch
 from forecasting.selectors import weather_in_force
 from forecasting.solar import pv_power_kw
 from forecasting.wind import wind_power_kw
 from grid.models import Substation
+
+logger = logging.getLogger(__name__)
 
 # Assumed where an asset's record leaves them out (docs/forecasting.md).
 DEFAULT_TILT_DEG = 20.0
@@ -198,3 +203,45 @@ def wind_kw(*, at: pd.DataFrame, assets) -> tuple[np.ndarray, float]:
         power_curve=list(curves),
     )
     return np.nan_to_num(power).sum(axis=1), float(sum(rated))
+
+
+# --- Fetch and predict (steps 11, 12), every 15 minutes -------------------------------
+
+
+def weather_refresh(*, substation: Substation, now: datetime) -> WeatherFetch:
+    """Fetch the configured provider's forecast and store it; a provider that is
+    down or answers garbage stores nothing (the last good forecast stays) and the
+    failure is recorded."""
+    provider = settings.WEATHER_PROVIDER
+    try:
+        rows = weather_fetch(substation=substation, now=now)
+    except ProviderError as error:
+        logger.error("weather for %s: %s", substation.code, error)
+        return WeatherFetch.objects.create(
+            substation=substation,
+            provider=provider,
+            fetched_at=now,
+            ok=False,
+            error=str(error),
+        )
+    weather_forecasts_store(forecasts=rows)
+    return WeatherFetch.objects.create(
+        substation=substation,
+        provider=provider,
+        fetched_at=now,
+        ok=True,
+        rows=len(rows),
+    )
+
+
+def forecast_run(
+    *, substation: Substation, now: datetime | None = None
+) -> tuple[WeatherFetch, list[EnergyForecast]]:
+    """Steps 11 and 12 for one substation: fetch the weather, predict, store."""
+    now = now or timezone.now()
+    fetch = weather_refresh(substation=substation, now=now)
+    try:
+        return fetch, forecast_predict(substation=substation, now=now)
+    except NoWeather as error:
+        logger.error("%s", error)
+        return fetch, []

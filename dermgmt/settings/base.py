@@ -219,6 +219,9 @@ WEATHER_PROVIDER = env("WEATHER_PROVIDER", default="simulator")
 OPEN_METEO_BASE_URL = env(
     "OPEN_METEO_BASE_URL", default="https://api.open-meteo.com/v1/forecast"
 )
+WEATHER_TIMEOUT_S = env.float("WEATHER_TIMEOUT_S", default=10.0)
+# Fetch the weather and predict generation for every substation this often.
+FORECAST_PERIOD_S = env.float("DERMGMT_FORECAST_PERIOD_S", default=900.0)
 
 # --- Dispatch ---------------------------------------------------------------------
 # How often beat fans out cycles (each substation runs at its policy's cycle_s,
