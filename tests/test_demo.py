@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
 from assets.models import AssetKind, DERAsset, HardwareErrorCode, Owner
+from forecasting.models import EnergyForecast
 from grid.models import GridSensor, Substation
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +43,9 @@ def test_it_builds_a_mixed_grid_and_is_safe_to_run_twice():
     assert not Owner.objects.filter(phone="").exists()
     assert HardwareErrorCode.objects.filter(severity="critical").exists()
     assert "operator / demo-operator-1" in out.getvalue()
+    # forecasts are there at once, not after beat's first 15 minutes
+    forecast = set(EnergyForecast.objects.values_list("substation", flat=True))
+    assert forecast == set(Substation.objects.values_list("pk", flat=True))
 
 
 def test_the_printed_logins_work(client):

@@ -1,7 +1,10 @@
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from dermgmt.demo import demo_build
+from forecasting.services import forecast_run
+from grid.models import Substation
 
 
 class Command(BaseCommand):
@@ -10,6 +13,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         result = demo_build()
         call_command("setup_periodic_tasks", stdout=self.stdout)
+        if settings.WEATHER_PROVIDER == "simulator":  # no network: forecasts now,
+            for substation in Substation.objects.all():  # not after beat's 15 min
+                forecast_run(substation=substation)
         self.stdout.write(
             f"Demo grid: {result['substations']} substations, {result['owners']} "
             f"owners, {result['assets']} assets."
