@@ -15,7 +15,7 @@ from django.utils import timezone
 from assets.models import AssetKind, AssetStatus, DERAsset
 from forecasting.models import EnergyForecast, WeatherFetch, WeatherForecast
 from forecasting.providers import ProviderError, weather_fetch
-from forecasting.selectors import weather_in_force
+from forecasting.selectors import WEATHER_COLUMNS, weather_in_force
 from forecasting.solar import pv_power_kw
 from forecasting.wind import wind_power_kw
 from grid.models import Substation
@@ -27,15 +27,7 @@ DEFAULT_TILT_DEG = 20.0
 DEFAULT_AZIMUTH_DEG = 180.0
 DEFAULT_HUB_HEIGHT_M = 30.0
 
-FORECAST_VALUES = [
-    "ghi_w_m2",
-    "dni_w_m2",
-    "dhi_w_m2",
-    "air_temperature_c",
-    "wind_speed_m_s",
-    "wind_speed_height_m",
-    "cloud_cover_pct",
-]
+FORECAST_VALUES = [*WEATHER_COLUMNS, "cloud_cover_pct"]
 
 
 def weather_forecasts_store(*, forecasts: Sequence[WeatherForecast]) -> int:
