@@ -95,6 +95,14 @@ class EnergyForecast(models.Model):
         help_text="AC nameplate of the PV and wind assets in service (kW)."
     )
     actual_kw = models.FloatField(null=True, blank=True)
+    actual_solar_kw = models.FloatField(
+        null=True, blank=True, help_text="Mean measured PV output (kW) over the bucket."
+    )
+    actual_wind_kw = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Mean measured wind output (kW) over the bucket.",
+    )
 
     class Meta:
         constraints = [

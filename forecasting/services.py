@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from assets.models import AssetKind, AssetStatus, DERAsset
+from assets.models import AssetKind, AssetStatus, AssetTelemetry, DERAsset
 from forecasting.models import EnergyForecast, WeatherFetch, WeatherForecast
 from forecasting.providers import ProviderError, weather_fetch
 from forecasting.selectors import WEATHER_COLUMNS, weather_in_force
@@ -67,10 +67,10 @@ def buckets_from(now: datetime) -> pd.DatetimeIndex:
 def weather_at(weather: pd.DataFrame, times: pd.DatetimeIndex) -> pd.DataFrame:
     """Each weather column linearly interpolated at `times` (held at the ends);
     a column the provider never gave (DNI, DHI) stays NaN."""
-    known = weather.index.asi8
+    known = weather.index.as_unit("ns").asi8  # one unit for both axes
     return pd.DataFrame(
         {
-            column: np.interp(times.asi8, known[ok], values[ok])
+            column: np.interp(times.as_unit("ns").asi8, known[ok], values[ok])
             if (ok := ~np.isnan(values := weather[column].to_numpy())).any()
             else np.full(len(times), np.nan)
             for column in weather.columns
@@ -88,7 +88,8 @@ def forecast_predict(
 
     Weather is taken at each bucket's middle from the newest forecast in force;
     raise NoWeather when none covers the window (the last good forecast stays).
-    The corrected values start equal to the raw ones (step 15 corrects them).
+    The corrected values are the raw ones times each kind's correction ratio
+    from recent actuals (step 15, `correction_ratios`), within the nameplate.
     """
     now = now or timezone.now()
     buckets = buckets_from(now)
@@ -106,6 +107,9 @@ def forecast_predict(
     )
     solar, solar_capacity = solar_kw(substation=substation, at=at, assets=in_service)
     wind, wind_capacity = wind_kw(at=at, assets=in_service)
+    solar_ratio, wind_ratio = correction_ratios(substation=substation, now=now)
+    solar_fixed = np.minimum(solar * solar_ratio, solar_capacity)
+    wind_fixed = np.minimum(wind * wind_ratio, wind_capacity)
     rows = [
         EnergyForecast(
             substation=substation,
@@ -114,9 +118,9 @@ def forecast_predict(
             model_version=MODEL_VERSION,
             solar_raw_kw=float(solar[i]),
             wind_raw_kw=float(wind[i]),
-            solar_kw=float(solar[i]),
-            wind_kw=float(wind[i]),
-            expected_generation=float(solar[i] + wind[i]),
+            solar_kw=float(solar_fixed[i]),
+            wind_kw=float(wind_fixed[i]),
+            expected_generation=float(solar_fixed[i] + wind_fixed[i]),
             capacity_kw=solar_capacity + wind_capacity,
         )
         for i, valid_at in enumerate(buckets)
@@ -229,11 +233,92 @@ def weather_refresh(*, substation: Substation, now: datetime) -> WeatherFetch:
 def forecast_run(
     *, substation: Substation, now: datetime | None = None
 ) -> tuple[WeatherFetch, list[EnergyForecast]]:
-    """Steps 11 and 12 for one substation: fetch the weather, predict, store."""
+    """Steps 11, 12 and 15 for one substation: fetch the weather, record the
+    actuals of the last two hours' finished buckets, predict (corrected), store."""
     now = now or timezone.now()
     fetch = weather_refresh(substation=substation, now=now)
+    current = buckets_from(now)[0].to_pydatetime()
+    actuals_record(
+        substation=substation, since=current - timedelta(hours=2), until=current
+    )
     try:
         return fetch, forecast_predict(substation=substation, now=now)
     except NoWeather as error:
         logger.error("%s", error)
         return fetch, []
+
+
+# --- Correction from actuals (step 15) ----------------------------------------------
+
+CORRECTION_WINDOW = timedelta(hours=24)
+CORRECTION_HALF_LIFE_H = 3.0
+CORRECTION_BOUNDS = (0.5, 1.5)
+# Below this much forecast energy (kWh, weighted) a ratio says nothing: keep 1.
+CORRECTION_MIN_KWH = 0.5
+
+
+def actuals_record(*, substation: Substation, since: datetime, until: datetime) -> int:
+    """Mean measured PV and wind output of each finished bucket in [since, until),
+    from telemetry, onto every forecast row of that bucket. Returns buckets."""
+    rows = AssetTelemetry.objects.filter(
+        asset__substation=substation,
+        asset__kind__in=[AssetKind.PV, AssetKind.WIND],
+        measured_at__gte=since,
+        measured_at__lt=until,
+    ).values_list("asset_id", "asset__kind", "measured_at", "output_kw")
+    frame = pd.DataFrame(list(rows), columns=["asset", "kind", "at", "kw"])
+    if frame.empty:
+        return 0
+    frame["bucket"] = pd.to_datetime(frame["at"], utc=True).dt.floor(BUCKET)
+    per_asset = frame.groupby(["bucket", "kind", "asset"])["kw"].mean().clip(lower=0)
+    per_kind = per_asset.groupby(["bucket", "kind"]).sum().unstack(fill_value=0.0)
+    for bucket, actual in per_kind.iterrows():
+        solar = float(actual.get(AssetKind.PV, 0.0))
+        wind = float(actual.get(AssetKind.WIND, 0.0))
+        EnergyForecast.objects.filter(
+            substation=substation,
+            valid_at=bucket.to_pydatetime(),
+        ).update(actual_solar_kw=solar, actual_wind_kw=wind, actual_kw=solar + wind)
+    return len(per_kind)
+
+
+def correction_ratios(*, substation: Substation, now: datetime) -> tuple[float, float]:
+    """Measured over forecast output of each kind (solar, wind) over the last day,
+    exponentially weighted (half-life 3 h) and bounded to 0.5-1.5.
+
+    The newest issue of each past bucket with actuals counts; with too little
+    forecast energy to compare (night, no wind) the ratio is 1 (no correction).
+    """
+    rows = (
+        EnergyForecast.objects.filter(
+            substation=substation,
+            valid_at__gte=now - CORRECTION_WINDOW,
+            valid_at__lt=now - BUCKET,
+            actual_kw__isnull=False,
+        )
+        .order_by("valid_at", "-issued_at")
+        .values_list(
+            "valid_at",
+            "solar_raw_kw",
+            "wind_raw_kw",
+            "actual_solar_kw",
+            "actual_wind_kw",
+        )
+    )
+    frame = pd.DataFrame(
+        list(rows), columns=["at", "solar", "wind", "solar_actual", "wind_actual"]
+    ).drop_duplicates("at")
+    if frame.empty:
+        return 1.0, 1.0
+    age_h = (now - pd.to_datetime(frame["at"], utc=True)).dt.total_seconds() / 3600
+    weight = 0.5 ** (age_h / CORRECTION_HALF_LIFE_H)
+    hours = BUCKET.total_seconds() / 3600
+
+    def ratio(kind: str) -> float:
+        forecast_kwh = float((weight * frame[kind]).sum() * hours)
+        if forecast_kwh < CORRECTION_MIN_KWH:
+            return 1.0
+        actual_kwh = float((weight * frame[f"{kind}_actual"]).sum() * hours)
+        return float(np.clip(actual_kwh / forecast_kwh, *CORRECTION_BOUNDS))
+
+    return ratio("solar"), ratio("wind")

@@ -114,6 +114,25 @@ def test_without_weather_nothing_is_predicted():
 def test_the_queries_do_not_grow_with_the_fleet(arrays, django_assert_num_queries):
     substation = make_site(pv_arrays=arrays)
     make_weather(substation, NOON_MDT)
-    # savepoint, weather, PV arrays, wind turbines, upsert, release
-    with django_assert_num_queries(6):
+    # savepoint, weather, PV arrays, wind turbines, correction, upsert, release
+    with django_assert_num_queries(7):
         forecast_predict(substation=substation, now=NOON_MDT)
+
+
+def test_the_weather_is_followed_bucket_by_bucket():
+    substation = make_site()
+    times = pd.date_range(NOON_MDT, periods=25, freq="15min")
+    WeatherForecast.objects.bulk_create(
+        WeatherForecast(
+            substation=substation,
+            provider="test",
+            issued_at=NOON_MDT,
+            valid_at=valid_at.to_pydatetime(),
+            ghi_w_m2=1000.0 if i < 8 else 100.0,  # clouds after two hours
+            air_temperature_c=25.0,
+            wind_speed_m_s=8.0,
+        )
+        for i, valid_at in enumerate(times)
+    )
+    rows = forecast_predict(substation=substation, now=NOON_MDT)
+    assert rows[0].solar_kw > 3 * rows[12].solar_kw > 0
