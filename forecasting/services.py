@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from assets.models import AssetKind, AssetStatus, AssetTelemetry, DERAsset
 from forecasting.models import EnergyForecast, WeatherFetch, WeatherForecast
-from forecasting.providers import ProviderError, weather_fetch
+from forecasting.providers import ProviderError, quarter_hour, weather_fetch
 from forecasting.selectors import WEATHER_COLUMNS, weather_in_force
 from forecasting.solar import pv_power_kw
 from forecasting.wind import wind_power_kw
@@ -59,9 +59,7 @@ class NoWeather(Exception):
 
 def buckets_from(now: datetime) -> pd.DatetimeIndex:
     """The 16 quarter-hour buckets starting with the one `now` falls in."""
-    step = BUCKET.total_seconds()
-    start = datetime.fromtimestamp(now.timestamp() // step * step, tz=UTC)
-    return pd.date_range(start, periods=BUCKETS, freq=BUCKET)
+    return pd.date_range(quarter_hour(now), periods=BUCKETS, freq=BUCKET)
 
 
 def weather_at(weather: pd.DataFrame, times: pd.DatetimeIndex) -> pd.DataFrame:
