@@ -57,6 +57,13 @@ def schedule() -> list[Periodic]:
             expires_s=settings.FORECAST_PERIOD_S,
         ),
         Periodic(
+            # Hourly: each substation's day ends at its own local midnight.
+            name="forecast-accuracy",
+            task="forecasting.tasks.forecast_accuracy_due",
+            every_s=3600,
+            expires_s=3600,
+        ),
+        Periodic(
             name="simulator",
             task="dermgmt.tasks.simulate",
             every_s=settings.SIMULATOR_PERIOD_S,

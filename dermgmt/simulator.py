@@ -20,7 +20,6 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -84,9 +83,7 @@ def next_reading(
     frequency = nominal + 0.85 * (frequency - nominal) + rng.gauss(0, 0.006)
     if rng.random() < DIP_PROBABILITY:
         frequency = nominal - rng.uniform(0.15, 0.4)
-    local_hour = tick.at.astimezone(ZoneInfo(substation.time_zone)).hour + (
-        tick.at.minute / 60
-    )
+    local_hour = tick.at.astimezone(substation.zone).hour + (tick.at.minute / 60)
     peak_kw = substation.import_capacity_kw * 1.08
     load = peak_kw * load_profile(local_hour) * (1 + rng.gauss(0, 0.01))
     voltage = 1.035 - 0.06 * load / peak_kw + rng.gauss(0, 0.002)

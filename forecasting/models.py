@@ -155,3 +155,57 @@ class WeatherFetch(models.Model):
     def __str__(self) -> str:
         state = "ok" if self.ok else "failed"
         return f"{self.provider} for {self.substation_id} at {self.fetched_at} {state}"
+
+
+class ForecastAccuracy(models.Model):
+    """How good one substation's generation forecasts were over one local day at
+    one horizon: MAE, RMSE and bias of the corrected forecast against the
+    measured output, normalised by the nameplate in service, and skill against
+    persistence. Computed once the day is over (docs/forecasting.md)."""
+
+    substation = models.ForeignKey(
+        Substation, on_delete=models.CASCADE, related_name="forecast_accuracy"
+    )
+    day = models.DateField(help_text="Local day of the substation.")
+    horizon_min = models.PositiveSmallIntegerField(
+        help_text="Bucket start minus issue time (minutes): 0 to 225."
+    )
+    samples = models.PositiveIntegerField(help_text="Buckets compared.")
+    capacity_kw = models.FloatField(help_text="Mean nameplate in service (kW).")
+    mae_kw = models.FloatField(help_text="Mean absolute error (kW).")
+    rmse_kw = models.FloatField(help_text="Root mean square error (kW).")
+    bias_kw = models.FloatField(
+        help_text="Mean of forecast minus actual (kW): positive over-forecasts."
+    )
+    nmae = models.FloatField(
+        null=True, blank=True, help_text="MAE over capacity (fraction)."
+    )
+    nrmse = models.FloatField(
+        null=True, blank=True, help_text="RMSE over capacity (fraction)."
+    )
+    raw_mae_kw = models.FloatField(help_text="MAE of the uncorrected model (kW).")
+    persistence_rmse_kw = models.FloatField(
+        help_text="RMSE of persistence: the last measured bucket before issue (kW)."
+    )
+    skill = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="1 - RMSE / persistence RMSE; 1 is perfect, 0 no better.",
+    )
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "forecast accuracy"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["substation", "day", "horizon_min"],
+                name="forecastaccuracy_unique_day_horizon",
+            ),
+        ]
+        indexes = [
+            # The fleet's day (daily report) and the days already computed (beat).
+            models.Index(fields=["day"], name="forecastaccuracy_by_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.substation_id} {self.day} +{self.horizon_min} min"

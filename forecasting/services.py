@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from assets.models import AssetKind, AssetStatus, AssetTelemetry, DERAsset
-from forecasting.models import EnergyForecast, WeatherFetch, WeatherForecast
+from forecasting.models import (
+    EnergyForecast,
+    ForecastAccuracy,
+    WeatherFetch,
+    WeatherForecast,
+)
 from forecasting.providers import ProviderError, quarter_hour, weather_fetch
 from forecasting.selectors import WEATHER_COLUMNS, weather_in_force
 from forecasting.solar import pv_power_kw
@@ -320,3 +326,98 @@ def correction_ratios(*, substation: Substation, now: datetime) -> tuple[float, 
         return float(np.clip(actual_kwh / forecast_kwh, *CORRECTION_BOUNDS))
 
     return ratio("solar"), ratio("wind")
+
+
+# --- Accuracy, once a local day is over ---------------------------------------------
+
+# The first runs after local midnight record the day's last actuals: wait this long.
+ACCURACY_GRACE = timedelta(hours=1)
+ACCURACY_COLUMNS = ["issued_at", "valid_at", "forecast", "raw", "capacity", "actual"]
+
+
+def accuracy_compute(*, substation: Substation, day: date) -> list[ForecastAccuracy]:
+    """Accuracy of a substation's forecasts for the buckets of one local day, one
+    row per horizon, stored; computing a day again replaces its rows.
+
+    A sample is one issue's forecast of one bucket of the day whose actual is
+    known, and the actual of the bucket before that issue (persistence) too.
+    """
+    start, end = substation.day_bounds(day)
+    rows = EnergyForecast.objects.filter(
+        substation=substation,
+        valid_at__gte=start - BUCKETS * BUCKET,  # persistence of the earliest issue
+        valid_at__lt=end,
+        actual_kw__isnull=False,
+    ).values_list(
+        "issued_at",
+        "valid_at",
+        "expected_generation",
+        F("solar_raw_kw") + F("wind_raw_kw"),
+        "capacity_kw",
+        "actual_kw",
+    )
+    frame = pd.DataFrame(list(rows), columns=ACCURACY_COLUMNS)
+    stats = accuracy_by_horizon(frame, start=start) if len(frame) else pd.DataFrame()
+    computed = [
+        ForecastAccuracy(substation=substation, day=day, **row)
+        for row in stats.reset_index().to_dict("records")
+    ]
+    with transaction.atomic():
+        ForecastAccuracy.objects.filter(substation=substation, day=day).delete()
+        ForecastAccuracy.objects.bulk_create(computed)
+    return computed
+
+
+def accuracy_by_horizon(frame: pd.DataFrame, *, start: datetime) -> pd.DataFrame:
+    """MAE, RMSE, bias (forecast minus actual), their share of capacity, the raw
+    model's MAE and skill against persistence, per horizon (minutes), over the
+    rows of `frame` valid from `start` (earlier rows give persistence only)."""
+    actual_at = frame.drop_duplicates("valid_at").set_index("valid_at")["actual"]
+    day = frame[frame["valid_at"] >= pd.Timestamp(start)].copy()
+    day["persistence"] = (day["issued_at"] - BUCKET).map(actual_at)
+    day = day.dropna(subset=["persistence"])
+    error = day["forecast"] - day["actual"]
+    samples = day.assign(
+        horizon_min=(day["valid_at"] - day["issued_at"]).dt.total_seconds() // 60,
+        abs_error=error.abs(),
+        sq_error=error**2,
+        error=error,
+        raw_abs_error=(day["raw"] - day["actual"]).abs(),
+        persistence_sq_error=(day["persistence"] - day["actual"]) ** 2,
+    ).groupby("horizon_min")
+    stats = samples.agg(
+        samples=("error", "size"),
+        capacity_kw=("capacity", "mean"),
+        mae_kw=("abs_error", "mean"),
+        rmse_kw=("sq_error", "mean"),
+        bias_kw=("error", "mean"),
+        raw_mae_kw=("raw_abs_error", "mean"),
+        persistence_rmse_kw=("persistence_sq_error", "mean"),
+    )
+    stats["rmse_kw"] **= 0.5
+    stats["persistence_rmse_kw"] **= 0.5
+    capacity = stats["capacity_kw"].where(stats["capacity_kw"] > 0)
+    stats["nmae"] = stats["mae_kw"] / capacity
+    stats["nrmse"] = stats["rmse_kw"] / capacity
+    persistence = stats["persistence_rmse_kw"].where(stats["persistence_rmse_kw"] > 0)
+    stats["skill"] = 1 - stats["rmse_kw"] / persistence
+    stats.index = stats.index.astype(int)
+    return stats.astype(object).where(stats.notna(), None)
+
+
+def accuracy_due(*, now: datetime | None = None) -> int:
+    """Compute yesterday's accuracy (local day) for every substation whose day
+    ended ACCURACY_GRACE ago and has no rows yet. Returns the days computed."""
+    now = now or timezone.now()
+    done = set(
+        ForecastAccuracy.objects.filter(
+            day__gte=(now - timedelta(days=3)).date()
+        ).values_list("substation_id", "day")
+    )
+    computed = 0
+    for substation in Substation.objects.all():
+        day = substation.local_date(now - ACCURACY_GRACE) - timedelta(days=1)
+        if (substation.pk, day) not in done:
+            accuracy_compute(substation=substation, day=day)
+            computed += 1
+    return computed

@@ -15,3 +15,9 @@ def forecasts_run() -> int:
     for substation in substations:
         services.forecast_run(substation=substation)
     return len(substations)
+
+
+@shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)
+def forecast_accuracy_due() -> int:
+    """Yesterday's forecast accuracy for every substation past its midnight (beat)."""
+    return services.accuracy_due()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -76,6 +77,21 @@ class Substation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def local_date(self, at: datetime) -> date:
+        """The substation's calendar day at the instant `at`."""
+        return at.astimezone(self.zone).date()
+
+    def day_bounds(self, day: date) -> tuple[datetime, datetime]:
+        """[start, end) of a local day: 23 or 25 hours across a DST change."""
+        start = datetime.combine(day, time(), tzinfo=self.zone)
+        return start, datetime.combine(
+            day + timedelta(days=1), time(), tzinfo=self.zone
+        )
 
 
 class GridSensor(models.Model):

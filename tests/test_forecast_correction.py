@@ -11,6 +11,7 @@ from assets.models import AssetKind, AssetTelemetry, DERAsset
 from forecasting.models import EnergyForecast
 from forecasting.services import (
     BUCKET,
+    accuracy_compute,
     actuals_record,
     correction_ratios,
     forecast_predict,
@@ -59,6 +60,11 @@ def test_a_forecast_20_percent_too_high_is_corrected_within_a_day():
     solar, wind = correction_ratios(substation=substation, now=now)
     assert solar == pytest.approx(0.8, abs=0.02)
     assert wind == pytest.approx(0.8, abs=0.02)
+    # The day's stored accuracy shows it: at every horizon, over-forecast (bias
+    # > 0) and the corrected forecast better than the raw model.
+    day = accuracy_compute(substation=substation, day=DAY_START.date())
+    assert len(day) == 16
+    assert all(row.bias_kw > 0 and row.mae_kw < row.raw_mae_kw for row in day)
 
 
 def test_without_actuals_nothing_is_corrected():
