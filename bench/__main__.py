@@ -12,7 +12,13 @@ import sys
 
 from bench.common import setup
 
-BENCHMARKS = ["bench.ingest", "bench.dispatch", "bench.fleet", "bench.forecast"]
+BENCHMARKS = [
+    "bench.ingest",
+    "bench.dispatch",
+    "bench.fleet",
+    "bench.forecast",
+    "bench.report",
+]
 
 
 def main(names: list[str]) -> None:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from assets.models import AssetKind, DERAsset, HardwareErrorCode, Owner, Protocol
 from dermgmt import roles
-from grid.models import GridSensor, Substation
+from dermgmt.history import history_write
+from grid.models import GridReading, GridSensor, Substation
 
 SUBSTATIONS = [
     # code, name, lat, lon, import capacity kW
@@ -272,3 +275,20 @@ def demo_build() -> dict:
         "logins": logins,
         "owner_name": owner.name,
     }
+
+
+def history_yesterday() -> str:
+    """Yesterday (the demo's local day) filled by dermgmt.history, unless it
+    already has readings; says what it did."""
+    substations = list(Substation.objects.order_by("code"))
+    zone = substations[0].zone
+    today = timezone.now().astimezone(zone).date()
+    start = datetime.combine(today - timedelta(days=1), time(), tzinfo=zone)
+    if GridReading.objects.filter(
+        measured_at__gte=start, measured_at__lt=start + timedelta(days=1)
+    ).exists():
+        return f"History: {start:%Y-%m-%d} has readings already; left as it is."
+    counts = history_write(substations=substations, start=start)
+    return f"History: {start:%Y-%m-%d} filled: " + ", ".join(
+        f"{n:,} {name}" for name, n in counts.items()
+    )

@@ -15,7 +15,15 @@ MAINTENANCE = "Maintenance Team"
 ASSET_OWNERS = "Asset Owners"
 BACK_OFFICE = "Back Office"
 
-OUR_APPS = ["grid", "assets", "forecasting", "incidents", "dispatch", "dermgmt"]
+OUR_APPS = [
+    "grid",
+    "assets",
+    "forecasting",
+    "incidents",
+    "dispatch",
+    "reports",
+    "dermgmt",
+]
 
 # group -> list of "app_label.codename"; "app_label.*" means every permission.
 ROLE_PERMISSIONS: dict[str, list[str]] = {

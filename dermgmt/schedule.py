@@ -64,6 +64,13 @@ def schedule() -> list[Periodic]:
             expires_s=3600,
         ),
         Periodic(
+            # Hourly: each substation's report follows its own local midnight.
+            name="stability-reports",
+            task="reports.tasks.reports_due",
+            every_s=3600,
+            expires_s=3600,
+        ),
+        Periodic(
             name="simulator",
             task="dermgmt.tasks.simulate",
             every_s=settings.SIMULATOR_PERIOD_S,

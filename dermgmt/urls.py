@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 from dermgmt.health import healthz
 from incidents.views import sms_inbound
+from reports.views import report_pdf
 
 admin.site.site_header = "dermgmt: distributed energy resources"
 admin.site.site_title = "dermgmt"
@@ -12,5 +13,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("sms/inbound/", sms_inbound, name="sms-inbound"),
+    path("reports/<int:pk>/pdf/", report_pdf, name="report-pdf"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -87,11 +87,13 @@ class Substation(models.Model):
         return at.astimezone(self.zone).date()
 
     def day_bounds(self, day: date) -> tuple[datetime, datetime]:
-        """[start, end) of a local day: 23 or 25 hours across a DST change."""
-        start = datetime.combine(day, time(), tzinfo=self.zone)
-        return start, datetime.combine(
-            day + timedelta(days=1), time(), tzinfo=self.zone
+        """[start, end) of a local day as UTC instants: 23 or 25 hours across a
+        DST change (arithmetic on zone-aware datetimes is wall-clock time)."""
+        start, end = (
+            datetime.combine(d, time(), tzinfo=self.zone).astimezone(UTC)
+            for d in (day, day + timedelta(days=1))
         )
+        return start, end
 
 
 class GridSensor(models.Model):

@@ -241,6 +241,11 @@ class Notification(models.Model):
     )
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True, help_text="Rendered by the sender.")
+    attachment = models.FileField(
+        blank=True,
+        max_length=255,
+        help_text="A stored file sent with the email (the daily report's PDF).",
+    )
     idempotency_key = models.CharField(max_length=200, unique=True)
     run_id = models.BigIntegerField(
         null=True, blank=True, help_text="The dispatch run that caused it, if any."

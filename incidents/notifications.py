@@ -59,6 +59,10 @@ TEMPLATES = {
     "intervention_changed": INTERVENTION_TEMPLATES,
     "intervention_ended": INTERVENTION_TEMPLATES,
     DISCHARGE_SMS: ("", "notifications/discharge_sms.txt"),
+    "stability_report": (
+        "notifications/stability_report_subject.txt",
+        "notifications/stability_report_body.txt",
+    ),
 }
 
 # Keys of rows committed inside `sends_batched()`, published together at its end.

@@ -8,6 +8,7 @@ settings and TWILIO_API_BASE_URL at local servers.
 
 from __future__ import annotations
 
+import mimetypes
 import smtplib
 from email.utils import make_msgid
 
@@ -46,6 +47,10 @@ def email_send(notification: Notification) -> str:
         headers={"Message-ID": message_id},
         connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
     )
+    if notification.attachment:
+        with notification.attachment.open("rb") as file:
+            name = (notification.attachment.name or "attachment").rsplit("/")[-1]
+            message.attach(name, file.read(), mimetypes.guess_type(name)[0])
     try:
         message.send()
     except smtplib.SMTPRecipientsRefused as error:

@@ -29,6 +29,7 @@ def test_it_creates_each_entry_once(settings):
         f"{PREFIX}notifications-send": "incidents.tasks.notifications_send_due",
         f"{PREFIX}forecasts": "forecasting.tasks.forecasts_run",
         f"{PREFIX}forecast-accuracy": "forecasting.tasks.forecast_accuracy_due",
+        f"{PREFIX}stability-reports": "reports.tasks.reports_due",
         f"{PREFIX}simulator": "dermgmt.tasks.simulate",
     }
     assert PeriodicTask.objects.get(name=f"{PREFIX}simulator").interval.every == 5

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "forecasting",
     "incidents",
     "dispatch",
+    "reports",
     # Last: its post_migrate hook builds the role groups from every app's permissions.
     "dermgmt",
 ]
@@ -211,6 +212,13 @@ SMS_DISCHARGE_QUIET_S = env.float("SMS_DISCHARGE_QUIET_S", default=3600.0)
 INTERVENTION_EMAIL_MIN_INTERVAL_S = env.float(
     "INTERVENTION_EMAIL_MIN_INTERVAL_S", default=300.0
 )
+# --- Daily stability report (docs/reports.md) --------------------------------------
+# Who receives it; the fleet report always, each substation's when enabled.
+REPORT_RECIPIENTS = env.list("REPORT_RECIPIENTS", default=GRID_OPERATIONS_EMAILS)
+REPORT_EMAIL_SUBSTATIONS = env.bool("REPORT_EMAIL_SUBSTATIONS", default=False)
+# The fleet report's day; empty: the zone all substations share, else TIME_ZONE.
+FLEET_TIME_ZONE = env("FLEET_TIME_ZONE", default="")
+
 PHONENUMBER_DEFAULT_REGION = env("PHONENUMBER_DEFAULT_REGION", default=None)
 
 # --- Weather ----------------------------------------------------------------------
@@ -265,5 +273,10 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs each rendering step at INFO; its warnings still show.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
