@@ -87,8 +87,14 @@ def report_figures(
         zone=zone,
         axis=axis,
     )
+    batteries = selectors.battery_counts(substation_ids=ids)
     dispatch, dispatch_chart = dispatch_figures(
-        substations=substations, policies=policies, start=start, end=end, axis=axis
+        substations=substations,
+        policies=policies,
+        batteries=batteries,
+        start=start,
+        end=end,
+        axis=axis,
     )
     forecast, forecast_chart = forecast_figures(
         substations=substations, day=day, start=start, end=end, axis=axis
@@ -106,7 +112,7 @@ def report_figures(
         **events,
     }
     result["availability"].update(
-        batteries=sum(selectors.battery_counts(substation_ids=ids).values()),
+        batteries=sum(batteries.values()),
         mean_available_share=dispatch.pop("available_share"),
     )
     return result, {
@@ -297,6 +303,7 @@ def dispatch_figures(
     *,
     substations: Sequence[Substation],
     policies: dict[int, DispatchPolicy],
+    batteries: dict[int, int],
     start: datetime,
     end: datetime,
     axis: dict,
@@ -337,9 +344,7 @@ def dispatch_figures(
         "per_substation_kwh": {
             s.code: commanded.get(s.pk, (0.0, 0))[0] for s in substations
         },
-        "available_share": available_share(
-            group, available, batteries=selectors.battery_counts(substation_ids=ids)
-        ),
+        "available_share": available_share(group, available, batteries=batteries),
     }
     chart = charts.chart_svg(
         title="Power commanded from batteries, per minute",
