@@ -1,14 +1,17 @@
-"""Writes to the asset registry: recording telemetry."""
+"""Writes to the asset registry: recording telemetry, and validating what is sent."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
-from assets.models import AssetTelemetry, DERAsset
+from assets.models import AssetTelemetry, DERAsset, HardwareErrorCode
 from dermgmt.db import update_rows
+from dermgmt.ingest import Checker, as_items
 
 
 @transaction.atomic
@@ -54,3 +57,37 @@ def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
         },
     )
     return len(telemetry)
+
+
+def telemetry_ingest(*, data: Any, now: datetime | None = None) -> int:
+    """Validate a batch of telemetry from an integration as a whole, then record
+    it (re-sent rows are skipped). Raises BatchInvalid with every item's errors,
+    having written nothing. Items: asset (uid), measured_at (ISO 8601 with
+    offset), output_kw (negative: charging), optional state_of_charge (%) and
+    error_code (a known hardware error code)."""
+    items = as_items(data)
+    check = Checker(now or timezone.now())
+    assets = dict(
+        DERAsset.objects.filter(
+            uid__in=[i.get("asset") for i in items if isinstance(i.get("asset"), str)]
+        ).values_list("uid", "pk")
+    )
+    codes = dict(HardwareErrorCode.objects.values_list("code", "pk"))
+    rows = []
+    for check.index, item in enumerate(items):
+        code = item.get("error_code")
+        rows.append(
+            AssetTelemetry(
+                asset_id=check.known(item, "asset", assets),
+                measured_at=check.moment(item, "measured_at"),
+                output_kw=check.number(item, "output_kw"),
+                state_of_charge=check.number(
+                    item, "state_of_charge", low=0, high=100, required=False
+                ),
+                error_code_id=None
+                if code is None
+                else check.known(item, "error_code", codes),
+            )
+        )
+    check.done()
+    return telemetry_record(telemetry=rows)

@@ -45,6 +45,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "assets.view_assettelemetry",
         "incidents.view_techniciantask",  # of their own assets
         "incidents.view_notification",  # sent to them
+        "dispatch.view_setpointcommand",  # of their own assets
     ],
     BACK_OFFICE: [
         "assets.add_owner",

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from dermgmt.health import healthz
@@ -12,6 +12,7 @@ admin.site.site_title = "dermgmt"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("dermgmt.api.urls")),
     path("sms/inbound/", sms_inbound, name="sms-inbound"),
     path("reports/<int:pk>/pdf/", report_pdf, name="report-pdf"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

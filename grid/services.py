@@ -1,14 +1,23 @@
-"""Writes to the grid app: recording readings."""
+"""Writes to the grid app: recording readings, and validating those sent in."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from dermgmt.db import update_rows
-from grid.models import GridReading, GridSensor
+from dermgmt.ingest import Checker, as_items
+from grid.models import (
+    FREQUENCY_MAX_HZ,
+    FREQUENCY_MIN_HZ,
+    VOLTAGE_MAX_PU,
+    GridReading,
+    GridSensor,
+)
 
 
 @transaction.atomic
@@ -40,3 +49,38 @@ def readings_record(*, readings: Sequence[GridReading]) -> int:
             columns={"last_reading_at": list(newest.values())},
         )
     return len(readings)
+
+
+def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
+    """Validate a batch of readings from an integration as a whole, then record
+    it (re-sent readings are skipped). Raises BatchInvalid with every item's
+    errors, having written nothing. Items: sensor (uid), measured_at (ISO 8601
+    with offset), frequency_hz, voltage_pu, optional voltage_v, load_kw."""
+    items = as_items(data)
+    check = Checker(now or timezone.now())
+    uids = {item.get("sensor") for item in items}
+    sensors = {
+        uid: (pk, substation_id)
+        for uid, pk, substation_id in GridSensor.objects.filter(
+            uid__in=[u for u in uids if isinstance(u, str)], is_active=True
+        ).values_list("uid", "pk", "substation_id")
+    }
+    readings = []
+    for check.index, item in enumerate(items):
+        sensor = sensors.get(item.get("sensor"))
+        if sensor is None:
+            check.fail("sensor", f"Unknown or inactive sensor: {item.get('sensor')!r}.")
+        reading = GridReading(
+            substation_id=sensor[1] if sensor else None,
+            sensor_id=sensor[0] if sensor else None,
+            measured_at=check.moment(item, "measured_at"),
+            frequency_hz=check.number(
+                item, "frequency_hz", low=FREQUENCY_MIN_HZ, high=FREQUENCY_MAX_HZ
+            ),
+            voltage_pu=check.number(item, "voltage_pu", low=0, high=VOLTAGE_MAX_PU),
+            voltage_v=check.number(item, "voltage_v", low=0, required=False),
+            load_kw=check.number(item, "load_kw", low=0),
+        )
+        readings.append(reading)
+    check.done()
+    return readings_record(readings=readings)

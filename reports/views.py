@@ -15,8 +15,12 @@ def report_pdf(request, pk: int) -> FileResponse:
     report = get_object_or_404(StabilityReport, pk=pk)
     if not report.pdf:
         raise Http404("This report has no PDF yet.")
+    return pdf_response(report)
+
+
+def pdf_response(report: StabilityReport) -> FileResponse:
     return FileResponse(
         report.pdf.open("rb"),
         content_type="application/pdf",
-        filename=report.pdf.name.rsplit("/", 1)[-1],
+        filename=(report.pdf.name or "report.pdf").rsplit("/", 1)[-1],
     )

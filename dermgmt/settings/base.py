@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here, not a CDN
     "django_celery_beat",
     "import_export",
     "phonenumber_field",
@@ -252,10 +253,16 @@ HEARTBEAT_MAX_AGE_S = env.int("DERMGMT_HEARTBEAT_MAX_AGE_S", default=90)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dermgmt.api.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["dermgmt.api.permissions.ApiPermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Ingest and manual setpoints are throttled per user (docs/api.md).
+    "DEFAULT_THROTTLE_RATES": {
+        "ingest": env("API_THROTTLE_INGEST", default="600/min"),
+        "setpoint": env("API_THROTTLE_SETPOINT", default="60/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "dermgmt API",
@@ -263,6 +270,9 @@ SPECTACULAR_SETTINGS = {
     "kWh, voltage in per unit of nominal, frequency in Hz, times in UTC.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 LOGGING = {

@@ -1,0 +1,127 @@
+"""The base every API view set builds on: permission, scope, visibility,
+filtering, ordering and pagination declared once."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import filters, pagination, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from dermgmt.api.permissions import ApiPermission, read_or
+from dermgmt.ingest import BatchInvalid
+from dermgmt.models import ApiScope
+
+
+class Page(pagination.PageNumberPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class TimeSeriesPage(pagination.CursorPagination):
+    """Readings, telemetry, runs, audit rows: newest first, stable under inserts."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+    def get_ordering(self, request, queryset, view):
+        return (view.ordering,)  # each series' own time field, newest first
+
+
+class ApiViewSet(viewsets.GenericViewSet):
+    """Subclasses set `queryset` (with what its serializer needs joined, so a
+    list costs the same number of queries whatever its length), and, for rows
+    that belong to an owner, `owner_field`: an owner's login sees its own."""
+
+    permission_classes = [ApiPermission]
+    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    pagination_class = Page
+    owner_field: str | None = None
+    write_scope: ApiScope = ApiScope.READ
+    # Actions throttled per user, and the rate (settings) each counts against.
+    throttled: dict[str, str] = {}
+
+    def get_throttles(self):
+        self.throttle_scope = self.throttled.get(self.action, "")
+        return [ScopedRateThrottle()] if self.throttle_scope else []
+
+    def access(self, request) -> tuple[str | None, ApiScope]:
+        """The model permission and the token scope this request needs."""
+        model = self.queryset.model
+        action = "view" if request.method in ("GET", "HEAD", "OPTIONS") else "add"
+        perm = f"{model._meta.app_label}.{action}_{model._meta.model_name}"
+        return perm, read_or(self.write_scope, request)
+
+    def get_queryset(self) -> QuerySet:
+        from assets.selectors import owner_scoped
+
+        queryset = super().get_queryset()
+        if self.owner_field is None:
+            return queryset
+        return owner_scoped(
+            queryset, user=self.request.user, owner_field=self.owner_field
+        )
+
+
+class ReadOnlyViewSet(
+    viewsets.mixins.ListModelMixin, viewsets.mixins.RetrieveModelMixin, ApiViewSet
+):
+    pass
+
+
+class TimeSeriesViewSet(viewsets.mixins.ListModelMixin, ApiViewSet):
+    pagination_class = TimeSeriesPage
+    filter_backends = [DjangoFilterBackend]
+
+
+IngestResult = inline_serializer(
+    "IngestResult", {"received": serializers.IntegerField()}
+)
+BatchErrors = inline_serializer(
+    "BatchErrors",
+    {
+        "detail": serializers.CharField(),
+        "errors": serializers.DictField(
+            child=serializers.DictField(child=serializers.CharField()),
+            help_text="Item index -> field -> why.",
+        ),
+    },
+)
+
+
+class IngestViewSet(TimeSeriesViewSet):
+    """A time series that integrations also write: POST one object or a list
+    of up to 10,000, validated as a whole by `ingest` (a service taking `data`),
+    re-sent items skipped; an invalid batch changes nothing (400, per item)."""
+
+    write_scope = ApiScope.INGEST
+    throttled = {"create": "ingest"}
+    ingest = staticmethod(lambda *, data: 0)  # subclasses: staticmethod(service)
+
+    def create(self, request, *args, **kwargs):
+        try:
+            received = self.ingest(data=request.data)
+        except BatchInvalid as invalid:
+            errors = invalid.errors
+            if isinstance(errors, str):
+                return Response({"detail": errors}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {
+                    "detail": f"{len(errors)} invalid item(s): nothing was stored.",
+                    "errors": {str(i): e for i, e in errors.items()},
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response({"received": received}, status=status.HTTP_201_CREATED)
+
+
+def ingest_schema(item_serializer):
+    """The schema of an ingest: a list of items (one bare item is accepted too)."""
+    return extend_schema(
+        request=item_serializer(many=True),
+        responses={201: IngestResult, 400: BatchErrors},
+    )

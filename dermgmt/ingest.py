@@ -1,0 +1,105 @@
+"""Validating a batch that integrations send: all of it, before any of it is
+written, with an error per item and field (docs/api.md).
+
+A value that breaks a physical limit of the model is refused here with the same
+bounds the database enforces (the constants live beside the constraints), so
+the whole batch is refused, never half-written.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+MAX_ITEMS = 10_000
+# Clocks drift: a timestamp this far ahead of ours is still accepted.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class BatchInvalid(Exception):
+    """The batch is refused whole; `errors` maps item index to field errors."""
+
+    def __init__(self, errors: dict[int, dict[str, str]] | str):
+        super().__init__("invalid batch")
+        self.errors = errors
+
+
+class Checker:
+    """Collects every error of every item instead of stopping at the first."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.errors: dict[int, dict[str, str]] = {}
+        self.index = 0
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.setdefault(self.index, {})[field] = message
+
+    def number(
+        self,
+        item: dict,
+        field: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        required: bool = True,
+    ) -> float | None:
+        value = item.get(field)
+        if value is None:
+            if required:
+                self.fail(field, "This field is required.")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(field, "A number is required.")
+            return None
+        value = float(value)
+        if not math.isfinite(value):
+            self.fail(field, "A finite number is required.")
+        elif (low is not None and value < low) or (high is not None and value > high):
+            bounds = (
+                f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
+            )
+            self.fail(field, f"{value:g} is out of range: must be {bounds}.")
+        return value
+
+    def moment(self, item: dict, field: str) -> datetime | None:
+        """An ISO 8601 timestamp with its UTC offset, not in the future."""
+        value = item.get(field)
+        if not isinstance(value, str):
+            self.fail(field, "An ISO 8601 timestamp is required.")
+            return None
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(field, f"{value!r} is not an ISO 8601 timestamp.")
+            return None
+        if at.tzinfo is None:
+            self.fail(field, "The timestamp needs its UTC offset (e.g. Z or +00:00).")
+            return None
+        if at > self.now + FUTURE_TOLERANCE:
+            self.fail(field, "The timestamp is in the future.")
+        return at
+
+    def known(self, item: dict, field: str, ids: dict[str, int]) -> int | None:
+        value = item.get(field)
+        if value not in ids:
+            self.fail(field, f"Unknown {field}: {value!r}.")
+            return None
+        return ids[value]
+
+    def done(self) -> None:
+        if self.errors:
+            raise BatchInvalid(self.errors)
+
+
+def as_items(data: Any) -> list[dict]:
+    """One object or a list of up to MAX_ITEMS objects, as a list."""
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise BatchInvalid("The batch is empty.")
+    if len(items) > MAX_ITEMS:
+        raise BatchInvalid(f"At most {MAX_ITEMS:,} items per request.")
+    if not all(isinstance(item, dict) for item in items):
+        raise BatchInvalid("Each item must be a JSON object.")
+    return items

@@ -1,0 +1,192 @@
+"""REST resources of dispatch: policies, runs, the setpoint audit."""
+
+from __future__ import annotations
+
+import django_filters
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from assets.api import DERAssetSerializer
+from assets.models import DERAsset
+from dermgmt.api.views import ApiViewSet, ReadOnlyViewSet, TimeSeriesViewSet
+from dermgmt.models import ApiScope
+from dispatch.models import DispatchPolicy, DispatchRun, SetpointCommand
+from dispatch.services import setpoint_command_manual
+
+
+class DispatchPolicySerializer(serializers.ModelSerializer):
+    substation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = DispatchPolicy
+        fields = [
+            "substation",
+            "enabled",
+            "cycle_s",
+            "deadband_hz",
+            "droop",
+            "volt_watt_start_pu",
+            "volt_watt_end_pu",
+            "max_reading_age_s",
+            "max_telemetry_age_s",
+            "energy_horizon_h",
+            "min_change_kw",
+            "setpoint_lifetime_s",
+            "manual_setpoint_lifetime_s",
+            "resolve_hold_s",
+            "updated_at",
+        ]
+
+
+class DispatchPolicyViewSet(ReadOnlyViewSet):
+    """Each substation's dispatch policy (IEEE 1547-2018 defaults: deadband
+    0.036 Hz, droop 5 %, volt-watt 1.06-1.10 pu); changed in the admin, audited."""
+
+    queryset = DispatchPolicy.objects.select_related("substation")
+    serializer_class = DispatchPolicySerializer
+    lookup_field = "substation__code"
+    lookup_url_kwarg = "substation"
+    ordering = ["substation__code"]
+
+
+class DispatchRunSerializer(serializers.ModelSerializer):
+    substation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = DispatchRun
+        fields = [
+            "id",
+            "substation",
+            "slot_at",
+            "started_at",
+            "duration_ms",
+            "outcome",
+            "detail",
+            "frequency_hz",
+            "voltage_pu",
+            "load_kw",
+            "reading_at",
+            "reading_age_s",
+            "assets_active",
+            "capacity_nameplate_kw",
+            "capacity_available_kw",
+            "manual_kw",
+            "frequency_response_kw",
+            "requirement_kw",
+            "imbalance_kw",
+            "volt_watt_factor",
+            "command_kw",
+            "assets_commanded",
+            "setpoints_changed",
+        ]
+
+
+class DispatchRunFilter(django_filters.FilterSet):
+    substation = django_filters.CharFilter(field_name="substation__code")
+    outcome = django_filters.CharFilter()
+    slot_after = django_filters.IsoDateTimeFilter(
+        field_name="slot_at", lookup_expr="gte"
+    )
+    slot_before = django_filters.IsoDateTimeFilter(
+        field_name="slot_at", lookup_expr="lt"
+    )
+
+    class Meta:
+        model = DispatchRun
+        fields: list[str] = []
+
+
+class DispatchRunViewSet(TimeSeriesViewSet):
+    """Stabilisation cycles newest first: what was read, required (kW),
+    commanded (kW) and the outcome."""
+
+    queryset = DispatchRun.objects.select_related("substation")
+    serializer_class = DispatchRunSerializer
+    filterset_class = DispatchRunFilter
+    ordering = "-slot_at"
+
+
+class SetpointCommandSerializer(serializers.ModelSerializer):
+    asset = serializers.SlugRelatedField(slug_field="uid", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = SetpointCommand
+        fields = [
+            "id",
+            "asset",
+            "run",
+            "user",
+            "created_at",
+            "previous_kw",
+            "new_kw",
+            "reason",
+            "expires_at",
+        ]
+
+
+class SetpointCommandFilter(django_filters.FilterSet):
+    asset = django_filters.CharFilter(field_name="asset__uid")
+    reason = django_filters.CharFilter()
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte"
+    )
+
+    class Meta:
+        model = SetpointCommand
+        fields: list[str] = []
+
+
+class SetpointCommandViewSet(TimeSeriesViewSet):
+    """The append-only setpoint audit, newest first: every change of an asset's
+    target output (kW), by the cycle (run) or by hand (user)."""
+
+    queryset = SetpointCommand.objects.select_related("asset", "user")
+    serializer_class = SetpointCommandSerializer
+    filterset_class = SetpointCommandFilter
+    owner_field = "asset__owner_id"
+    ordering = "-created_at"
+
+
+class SetpointInSerializer(serializers.Serializer):
+    target_output_kw = serializers.FloatField(
+        min_value=0,
+        help_text="Discharge power to hold (kW), within the asset's limits.",
+    )
+
+
+@extend_schema(
+    request=SetpointInSerializer,
+    responses={200: DERAssetSerializer, 400: OpenApiTypes.OBJECT},
+)
+class AssetSetpointView(ApiViewSet):
+    """Command a manual setpoint (kW) on a battery: the same service and limits as
+    the cycle and the admin (active, reporting, at most what it can give now),
+    audited with the user, held for the policy's manual lifetime. A value beyond
+    the asset's limits is refused with 400 and changes nothing."""
+
+    queryset = DERAsset.objects.select_related("substation", "last_error_code")
+    owner_field = "owner_id"
+    lookup_field = "uid"
+    serializer_class = SetpointInSerializer
+    throttled = {"create": "setpoint"}
+
+    def access(self, request):
+        return "assets.command_setpoint", ApiScope.SETPOINT
+
+    def create(self, request, uid: str):
+        asset = self.get_object()
+        given = SetpointInSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        try:
+            asset = setpoint_command_manual(
+                asset_id=asset.pk,
+                target_kw=given.validated_data["target_output_kw"],
+                user=request.user,
+            )
+        except ValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
+        return Response(DERAssetSerializer(asset).data)

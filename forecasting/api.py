@@ -1,0 +1,141 @@
+"""REST resources of forecasting: weather forecasts (and their push) and the
+generation forecasts."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from dermgmt.api.views import IngestResult, TimeSeriesViewSet
+from dermgmt.ingest import MAX_ITEMS
+from dermgmt.models import ApiScope
+from forecasting.models import EnergyForecast, WeatherForecast
+from grid.models import Substation
+
+
+class WeatherForecastSerializer(serializers.ModelSerializer):
+    substation = serializers.SlugRelatedField(
+        slug_field="code", queryset=Substation.objects.all()
+    )
+
+    class Meta:
+        model = WeatherForecast
+        fields = [
+            "substation",
+            "provider",
+            "issued_at",
+            "valid_at",
+            "ghi_w_m2",
+            "dni_w_m2",
+            "dhi_w_m2",
+            "air_temperature_c",
+            "wind_speed_m_s",
+            "wind_speed_height_m",
+            "cloud_cover_pct",
+        ]
+        # Pushing the same forecast again updates it (upsert), so no unique check.
+        validators: list = []
+        extra_kwargs = {
+            name: {"min_value": 0}
+            for name in ["ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_speed_m_s"]
+        }
+
+
+class WeatherForecastFilter(django_filters.FilterSet):
+    substation = django_filters.CharFilter(field_name="substation__code")
+    provider = django_filters.CharFilter()
+    valid_after = django_filters.IsoDateTimeFilter(
+        field_name="valid_at", lookup_expr="gte"
+    )
+    valid_before = django_filters.IsoDateTimeFilter(
+        field_name="valid_at", lookup_expr="lt"
+    )
+
+    class Meta:
+        model = WeatherForecast
+        fields: list[str] = []
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=WeatherForecastSerializer(many=True),
+        responses={201: IngestResult, 400: OpenApiTypes.OBJECT},
+    )
+)
+class WeatherForecastViewSet(TimeSeriesViewSet):
+    """Weather forecasts per substation and valid time: irradiance (W/m²),
+    air temperature (°C), wind speed (m/s) at its height (m), cloud cover (%).
+    POST: push forecasts made elsewhere (one object or a list of up to 10,000);
+    the same (substation, provider, issued_at, valid_at) updates in place."""
+
+    queryset = WeatherForecast.objects.select_related("substation")
+    serializer_class = WeatherForecastSerializer
+    filterset_class = WeatherForecastFilter
+    ordering = "-valid_at"
+    write_scope = ApiScope.FORECASTS
+    throttled = {"create": "ingest"}
+
+    def create(self, request):
+        many = isinstance(request.data, list)
+        if many and not 0 < len(request.data) <= MAX_ITEMS:
+            raise serializers.ValidationError(f"Send 1 to {MAX_ITEMS:,} forecasts.")
+        given = self.get_serializer(data=request.data, many=many)
+        given.is_valid(raise_exception=True)
+        items = given.validated_data if many else [given.validated_data]
+        # forecasting.services loads pvlib: only when a forecast is pushed.
+        from forecasting.services import weather_forecasts_store
+
+        stored = weather_forecasts_store(
+            forecasts=[WeatherForecast(**item) for item in items]
+        )
+        return Response({"received": stored}, status=status.HTTP_201_CREATED)
+
+
+class EnergyForecastSerializer(serializers.ModelSerializer):
+    substation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = EnergyForecast
+        fields = [
+            "substation",
+            "issued_at",
+            "valid_at",
+            "model_version",
+            "expected_generation",
+            "solar_kw",
+            "wind_kw",
+            "solar_raw_kw",
+            "wind_raw_kw",
+            "capacity_kw",
+            "actual_kw",
+            "actual_solar_kw",
+            "actual_wind_kw",
+        ]
+
+
+class EnergyForecastFilter(django_filters.FilterSet):
+    substation = django_filters.CharFilter(field_name="substation__code")
+    issued_at = django_filters.IsoDateTimeFilter()
+    valid_after = django_filters.IsoDateTimeFilter(
+        field_name="valid_at", lookup_expr="gte"
+    )
+    valid_before = django_filters.IsoDateTimeFilter(
+        field_name="valid_at", lookup_expr="lt"
+    )
+
+    class Meta:
+        model = EnergyForecast
+        fields: list[str] = []
+
+
+class EnergyForecastViewSet(TimeSeriesViewSet):
+    """Expected generation per 15-minute bucket (kW, valid_at = bucket start),
+    corrected and raw, by kind, with the actual once measured; every issue kept."""
+
+    queryset = EnergyForecast.objects.select_related("substation")
+    serializer_class = EnergyForecastSerializer
+    filterset_class = EnergyForecastFilter
+    ordering = "-valid_at"
