@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
 
-from dermgmt.models import Heartbeat
+from dermgmt.api.auth import token_create
+from dermgmt.models import ApiScope, ApiToken, Heartbeat
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -21,3 +24,53 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class HeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "beat_at"]
     ordering = ["name"]
+
+
+class ApiTokenForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["name", "user", "scopes"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Integration tokens: the key is shown once, on creation; revoke, never edit."""
+
+    form = ApiTokenForm
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def save_model(self, request, obj, form, change) -> None:
+        token, key = token_create(
+            name=obj.name, user=obj.user, scopes=form.cleaned_data["scopes"]
+        )
+        obj.pk = token.pk
+        self.message_user(
+            request,
+            f"Token {token.prefix} made. Its key, shown this once: {key}",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset) -> None:
+        count = queryset.filter(revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)

@@ -25,9 +25,13 @@ OUR_APPS = [
     "dermgmt",
 ]
 
-# group -> list of "app_label.codename"; "app_label.*" means every permission.
+# group -> list of "app_label.codename"; "app_label.*" means every permission of
+# the app, and "-app_label.codename" takes one back.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    OPERATORS: [f"{app}.*" for app in OUR_APPS] + ["django_celery_beat.*"],
+    OPERATORS: [f"{app}.*" for app in OUR_APPS]
+    + ["django_celery_beat.*"]
+    # A token acts as any user it names: only superusers make or revoke them.
+    + ["-dermgmt.add_apitoken", "-dermgmt.change_apitoken", "-dermgmt.delete_apitoken"],
     MAINTENANCE: [
         "assets.view_derasset",
         "assets.view_assettelemetry",
@@ -70,13 +74,18 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 def permissions_for(names: list[str]) -> list[Permission]:
     query = Q(pk__in=[])
+    excluded = Q(pk__in=[])
     for name in names:
+        if name.startswith("-"):
+            app_label, codename = name[1:].split(".")
+            excluded |= Q(content_type__app_label=app_label, codename=codename)
+            continue
         app_label, codename = name.split(".")
         if codename == "*":
             query |= Q(content_type__app_label=app_label)
         else:
             query |= Q(content_type__app_label=app_label, codename=codename)
-    return list(Permission.objects.filter(query))
+    return list(Permission.objects.filter(query).exclude(excluded))
 
 
 def roles_sync() -> None:

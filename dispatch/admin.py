@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from assets.admin import DERAssetAdmin
 from assets.models import DERAsset
+from assets.selectors import owner_scoped
 from dermgmt.admin import ReadOnlyAdmin
 from dispatch.models import (
     DispatchPolicy,
@@ -110,6 +111,11 @@ class SetpointCommandAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        """An owner's login sees the setpoint history of its own assets."""
+        rows = super().get_queryset(request)
+        return owner_scoped(rows, user=request.user, owner_field="asset__owner_id")
 
 
 class SetpointForm(forms.Form):
