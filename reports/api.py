@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -34,7 +35,8 @@ class StabilityReportSerializer(serializers.ModelSerializer):
     def get_pdf(self, report: StabilityReport) -> str | None:
         if not report.pdf:
             return None
-        return self.context["request"].build_absolute_uri(f"{report.pk}/pdf/")
+        url = reverse("stability-reports-pdf", args=[report.pk])
+        return self.context["request"].build_absolute_uri(url)
 
 
 class StabilityReportViewSet(ReadOnlyViewSet):
