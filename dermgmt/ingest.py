@@ -53,7 +53,10 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(field, "A number is required.")
             return None
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a float
+            value = math.inf
         if not math.isfinite(value):
             self.fail(field, "A finite number is required.")
         elif (low is not None and value < low) or (high is not None and value > high):
@@ -83,7 +86,7 @@ class Checker:
 
     def known(self, item: dict, field: str, ids: dict[str, int]) -> int | None:
         value = item.get(field)
-        if value not in ids:
+        if not isinstance(value, str) or value not in ids:
             self.fail(field, f"Unknown {field}: {value!r}.")
             return None
         return ids[value]

@@ -88,10 +88,10 @@ class WeatherForecastViewSet(TimeSeriesViewSet):
         # forecasting.services loads pvlib: only when a forecast is pushed.
         from forecasting.services import weather_forecasts_store
 
-        stored = weather_forecasts_store(
+        received = weather_forecasts_store(
             forecasts=[WeatherForecast(**item) for item in items]
         )
-        return Response({"received": stored}, status=status.HTTP_201_CREATED)
+        return Response({"received": received}, status=status.HTTP_201_CREATED)
 
 
 class EnergyForecastSerializer(serializers.ModelSerializer):

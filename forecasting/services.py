@@ -40,10 +40,14 @@ def weather_forecasts_store(*, forecasts: Sequence[WeatherForecast]) -> int:
     """Upsert forecasts on (substation, provider, issued_at, valid_at) in one statement.
 
     Fetching the same forecast twice updates the stored values instead of
-    duplicating rows. Returns the number of rows given.
+    duplicating rows; given twice in one batch, the last copy wins (one upsert
+    may not touch a row twice on PostgreSQL). Returns the number of rows given.
     """
+    latest = {
+        (f.substation_id, f.provider, f.issued_at, f.valid_at): f for f in forecasts
+    }
     WeatherForecast.objects.bulk_create(
-        forecasts,
+        list(latest.values()),
         update_conflicts=True,
         unique_fields=["substation", "provider", "issued_at", "valid_at"],
         update_fields=[*FORECAST_VALUES, "fetched_at"],

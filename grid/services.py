@@ -58,16 +58,17 @@ def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
     with offset), frequency_hz, voltage_pu, optional voltage_v, load_kw."""
     items = as_items(data)
     check = Checker(now or timezone.now())
-    uids = {item.get("sensor") for item in items}
+    uids = {item.get("sensor") for item in items if isinstance(item.get("sensor"), str)}
     sensors = {
         uid: (pk, substation_id)
         for uid, pk, substation_id in GridSensor.objects.filter(
-            uid__in=[u for u in uids if isinstance(u, str)], is_active=True
+            uid__in=uids, is_active=True
         ).values_list("uid", "pk", "substation_id")
     }
     readings = []
     for check.index, item in enumerate(items):
-        sensor = sensors.get(item.get("sensor"))
+        uid = item.get("sensor")
+        sensor = sensors.get(uid) if isinstance(uid, str) else None
         if sensor is None:
             check.fail("sensor", f"Unknown or inactive sensor: {item.get('sensor')!r}.")
         reading = GridReading(
