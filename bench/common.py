@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -107,3 +110,36 @@ def bench_batteries(substations, per_substation: int) -> None:
             DERAsset.objects.bulk_create(batch, batch_size=5000)
             batch = []
     DERAsset.objects.bulk_create(batch, batch_size=5000)
+
+
+CHILD = """
+import json
+from bench.common import setup
+setup()
+from {module} import {step}
+print(json.dumps({step}()))
+"""
+
+
+def in_child(module: str, step: str, *, database: str) -> dict:
+    """Run `module.step()` in a fresh process on a benchmark database of its own
+    (so its data, and its peak memory, are its own); return what it returned.
+    Lines it prints before its result are passed through."""
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    env = {
+        **os.environ,
+        "BENCH_DATABASE_URL": url.rsplit("/", 1)[0] + f"/{database}",
+        "FLEET_TIME_ZONE": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD.format(module=module, step=step)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        sys.exit(f"{module}.{step} failed:\n{result.stderr}")
+    *notes, last = result.stdout.strip().splitlines()
+    for note in notes:
+        print(note)
+    return json.loads(last)

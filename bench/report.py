@@ -9,34 +9,19 @@ reading the day's readings with one raw query. Targets: under 5 s, under 500 MB.
 
 from __future__ import annotations
 
-import json
-import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from datetime import date, datetime
 
 from django.db import connection
 
-from bench.common import DEFAULT_URL
+from bench.common import in_child
 
 CODES = ["bench-report-a", "bench-report-b", "bench-report-c"]
 DAY = "2026-06-21"
 BATTERIES = 100
 PV = 50
-
-# Run in fresh processes on a database of their own, so the fleet is these
-# three substations (the other benchmarks add a thousand) and the peak memory
-# is the report's.
-CHILD = """
-import json
-from bench.common import setup
-setup()
-from bench import report
-print(json.dumps(report.{step}()))
-"""
 
 
 def sites():
@@ -123,30 +108,12 @@ def render() -> dict:
     }
 
 
-def child(step: str) -> dict:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    env = {
-        **os.environ,
-        "BENCH_DATABASE_URL": url.rsplit("/", 1)[0] + "/dermgmt_bench_report",
-        "FLEET_TIME_ZONE": "",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD.format(step=step)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode:
-        sys.exit(f"bench.report {step} failed:\n{result.stderr}")
-    *notes, last = result.stdout.strip().splitlines()
-    for note in notes:
-        print(note)
-    return json.loads(last)
-
-
 def main() -> None:
-    floor = child("prepare")["floor_s"]
-    figures = child("render")
+    # Fresh processes on a database of their own: the fleet is these three
+    # substations (the other benchmarks add a thousand), the memory the report's.
+    floor = in_child("bench.report", "prepare", database="dermgmt_bench_report")
+    figures = in_child("bench.report", "render", database="dermgmt_bench_report")
+    floor = floor["floor_s"]
     seconds = figures["seconds"]
     print(f"  floor: the day's readings in one raw query     {floor * 1000:9.1f} ms")
     print(

@@ -13,6 +13,10 @@ class Heartbeat(models.Model):
     name = models.CharField(max_length=64, primary_key=True)
     beat_at = models.DateTimeField()
 
+    class Meta:
+        # The operator dashboard is the Operations app's page (Operators have it).
+        permissions = [("view_dashboard", "Can view the operator dashboard")]
+
     def __str__(self) -> str:
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
 

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from dermgmt.health import healthz
+from dermgmt.views import dashboard_json, dashboard_page
 from incidents.views import sms_inbound
 from reports.views import report_pdf
 
@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/", include("dermgmt.api.urls")),
     path("sms/inbound/", sms_inbound, name="sms-inbound"),
     path("reports/<int:pk>/pdf/", report_pdf, name="report-pdf"),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", dashboard_page, name="dashboard"),
+    path("dashboard.json", dashboard_json, name="dashboard-json"),
 ]

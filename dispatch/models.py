@@ -202,6 +202,8 @@ class DispatchRun(models.Model):
         indexes = [
             # The last runs of a substation (dashboard, previous command).
             models.Index(fields=["substation", "-slot_at"], name="dispatchrun_latest"),
+            # The dashboard's "last runs" across all substations.
+            models.Index(fields=["-started_at"], name="dispatchrun_recent"),
         ]
 
     def __str__(self) -> str:

@@ -125,6 +125,8 @@ class EnergyForecast(models.Model):
                 fields=["substation", "valid_at", "-issued_at"],
                 name="energyforecast_in_force",
             ),
+            # The dashboard's window over every substation.
+            models.Index(fields=["valid_at"], name="energyforecast_by_valid_time"),
         ]
 
     def __str__(self) -> str:

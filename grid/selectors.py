@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from grid.models import GridReading
+from grid.models import GridReading, Substation
 
 
 @dataclass(frozen=True)
@@ -65,3 +67,12 @@ def grid_status(*, substation_id: int, now: datetime) -> GridStatus | None:
         load_kw=load_kw,
         age_s=(now - measured_at).total_seconds(),
     )
+
+
+def fleet_zone() -> ZoneInfo:
+    """The fleet's time zone (its daily report, the dashboard's clock):
+    FLEET_TIME_ZONE, else the zone all substations share, else TIME_ZONE."""
+    if settings.FLEET_TIME_ZONE:
+        return ZoneInfo(settings.FLEET_TIME_ZONE)
+    zones = set(Substation.objects.values_list("time_zone", flat=True).distinct())
+    return ZoneInfo(zones.pop() if len(zones) == 1 else settings.TIME_ZONE)

@@ -26,6 +26,7 @@ from forecasting.models import EnergyForecast, ForecastAccuracy
 from forecasting.selectors import accuracy_of_day
 from forecasting.services import accuracy_compute
 from grid.models import Substation
+from grid.selectors import fleet_zone
 from incidents.models import Channel, IncidentKind, IncidentStatus, Notification
 from incidents.notifications import notifications_enqueue
 from reports import charts, figures, selectors
@@ -42,14 +43,6 @@ SETPOINT_LOOKBACK_S = 24 * 3600.0
 CLAIM_TIMEOUT = timedelta(minutes=15)
 # The first runs after midnight record the day's last actuals and accuracy.
 REPORT_GRACE = timedelta(hours=2)
-
-
-def fleet_zone() -> ZoneInfo:
-    """FLEET_TIME_ZONE, else the zone all substations share, else TIME_ZONE."""
-    if settings.FLEET_TIME_ZONE:
-        return ZoneInfo(settings.FLEET_TIME_ZONE)
-    zones = set(Substation.objects.values_list("time_zone", flat=True).distinct())
-    return ZoneInfo(zones.pop() if len(zones) == 1 else settings.TIME_ZONE)
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -247,6 +247,8 @@ SIMULATOR_ENABLED = env.bool("DERMGMT_SIMULATOR", default=False)
 SIMULATOR_PERIOD_S = env.float("DERMGMT_SIMULATOR_PERIOD_S", default=5.0)
 # Beat heartbeat older than this makes /healthz answer 503.
 HEARTBEAT_PERIOD_S = 15
+# The operator dashboard polls its JSON this often (seconds).
+DASHBOARD_REFRESH_S = env.float("DASHBOARD_REFRESH_S", default=5.0)
 HEARTBEAT_MAX_AGE_S = env.int("DERMGMT_HEARTBEAT_MAX_AGE_S", default=90)
 
 # --- REST API ---------------------------------------------------------------------
