@@ -73,21 +73,21 @@ def telemetry_ingest(*, data: Any, now: datetime | None = None) -> int:
         ).values_list("uid", "pk")
     )
     codes = dict(HardwareErrorCode.objects.values_list("code", "pk"))
-    rows = []
+    values: list[dict[str, Any]] = []
     for check.index, item in enumerate(items):
         code = item.get("error_code")
-        rows.append(
-            AssetTelemetry(
-                asset_id=check.known(item, "asset", assets),
-                measured_at=check.moment(item, "measured_at"),
-                output_kw=check.number(item, "output_kw"),
-                state_of_charge=check.number(
+        values.append(
+            {
+                "asset_id": check.known(item, "asset", assets),
+                "measured_at": check.moment(item, "measured_at"),
+                "output_kw": check.number(item, "output_kw"),
+                "state_of_charge": check.number(
                     item, "state_of_charge", low=0, high=100, required=False
                 ),
-                error_code_id=None
+                "error_code_id": None
                 if code is None
                 else check.known(item, "error_code", codes),
-            )
+            }
         )
-    check.done()
-    return telemetry_record(telemetry=rows)
+    check.done()  # raises before anything is built or written
+    return telemetry_record(telemetry=[AssetTelemetry(**row) for row in values])

@@ -65,23 +65,26 @@ def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
             uid__in=uids, is_active=True
         ).values_list("uid", "pk", "substation_id")
     }
-    readings = []
+    values: list[dict[str, Any]] = []
     for check.index, item in enumerate(items):
         uid = item.get("sensor")
         sensor = sensors.get(uid) if isinstance(uid, str) else None
         if sensor is None:
             check.fail("sensor", f"Unknown or inactive sensor: {item.get('sensor')!r}.")
-        reading = GridReading(
-            substation_id=sensor[1] if sensor else None,
-            sensor_id=sensor[0] if sensor else None,
-            measured_at=check.moment(item, "measured_at"),
-            frequency_hz=check.number(
-                item, "frequency_hz", low=FREQUENCY_MIN_HZ, high=FREQUENCY_MAX_HZ
-            ),
-            voltage_pu=check.number(item, "voltage_pu", low=0, high=VOLTAGE_MAX_PU),
-            voltage_v=check.number(item, "voltage_v", low=0, required=False),
-            load_kw=check.number(item, "load_kw", low=0),
+        values.append(
+            {
+                "substation_id": sensor[1] if sensor else None,
+                "sensor_id": sensor[0] if sensor else None,
+                "measured_at": check.moment(item, "measured_at"),
+                "frequency_hz": check.number(
+                    item, "frequency_hz", low=FREQUENCY_MIN_HZ, high=FREQUENCY_MAX_HZ
+                ),
+                "voltage_pu": check.number(
+                    item, "voltage_pu", low=0, high=VOLTAGE_MAX_PU
+                ),
+                "voltage_v": check.number(item, "voltage_v", low=0, required=False),
+                "load_kw": check.number(item, "load_kw", low=0),
+            }
         )
-        readings.append(reading)
-    check.done()
-    return readings_record(readings=readings)
+    check.done()  # raises before anything is built or written
+    return readings_record(readings=[GridReading(**row) for row in values])
