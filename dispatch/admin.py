@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -17,6 +18,7 @@ from dispatch.models import (
     Intervention,
     SetpointCommand,
 )
+from dispatch.selectors import discharges_of
 from dispatch.services import (
     POLICY_FIELDS,
     policy_for,
@@ -133,13 +135,27 @@ class DispatchableAssetAdmin(DERAssetAdmin):
     rule (limits, lock, audit) lives in dispatch.services.
     """
 
-    readonly_fields = [*DERAssetAdmin.readonly_fields, "manual_setpoint"]
+    readonly_fields = [
+        *DERAssetAdmin.readonly_fields,
+        "manual_setpoint",
+        "discharge_history",
+    ]
     fieldsets = [
         (name, {"fields": [*options["fields"], "manual_setpoint"]})
         if name == "Setpoint"
         else (name, options)
         for name, options in DERAssetAdmin.fieldsets
-    ]
+    ] + [("Remote discharges", {"fields": ["discharge_history"]})]
+
+    @admin.display(description="Every remote discharge, newest first")
+    def discharge_history(self, asset):
+        """What the grid took from this asset: when, how much, how long."""
+        if not asset.pk:
+            return "-"
+        return render_to_string(
+            "admin/assets/discharges.html",
+            {"discharges": discharges_of(asset_id=asset.pk)},
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.setpoint_view)

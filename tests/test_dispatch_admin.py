@@ -79,3 +79,39 @@ def test_a_policy_edit_in_the_admin_is_audited(client, operator, battery):
     change = DispatchPolicyChange.objects.get()
     assert change.changed_by == operator
     assert change.changes == {"droop": [0.05, 0.04]}
+
+
+def test_an_owner_sees_every_remote_discharge_of_their_asset(client, owner_user):
+    """Time, power, duration and energy of each discharge, from the audit."""
+    from datetime import UTC, datetime, timedelta
+
+    from assets.models import DERAsset
+    from dispatch.models import SetpointCommand, SetpointReason
+    from dispatch.selectors import discharges_of
+
+    asset = DERAsset.objects.get(uid="owners-own-battery")
+    start = datetime(2026, 6, 21, 18, 0, tzinfo=UTC)
+    rows = [  # 2 kW for 30 min (ended by 0 kW), then 4 kW expiring after 15 min
+        (start, 2.0, start + timedelta(hours=1)),
+        (start + timedelta(minutes=30), 0.0, None),
+        (start + timedelta(hours=2), 4.0, start + timedelta(hours=2, minutes=15)),
+    ]
+    SetpointCommand.objects.bulk_create(
+        SetpointCommand(
+            asset=asset,
+            created_at=at,
+            previous_kw=0.0,
+            new_kw=kw,
+            reason=SetpointReason.CYCLE,
+            expires_at=expires,
+        )
+        for at, kw, expires in rows
+    )
+    newest, oldest = discharges_of(asset_id=asset.pk)
+    assert (oldest.power_kw, oldest.duration_s, oldest.energy_kwh) == (2.0, 1800, 1.0)
+    assert (newest.power_kw, newest.duration_s, newest.energy_kwh) == (4.0, 900, 1.0)
+    client.force_login(owner_user)
+    page = client.get(f"/admin/assets/derasset/{asset.pk}/change/").content.decode()
+    assert "Every remote discharge" in page
+    assert "2026-06-21 18:00:00" in page and "30 min 00 s" in page
+    assert "4.00 kW" in page and "1.000 kWh" in page
