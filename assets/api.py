@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from assets.models import AssetTelemetry, DERAsset, Owner
 from assets.services import telemetry_ingest
-from dermgmt.api.views import IngestViewSet, ReadOnlyViewSet, ingest_schema
+from dermgmt.api.views import IngestViewSet, ReadOnlyViewSet, ingest_schema, time_window
 
 
 class OwnerSerializer(serializers.ModelSerializer):
@@ -105,12 +105,7 @@ class AssetTelemetrySerializer(serializers.ModelSerializer):
 class AssetTelemetryFilter(django_filters.FilterSet):
     asset = django_filters.CharFilter(field_name="asset__uid")
     substation = django_filters.CharFilter(field_name="asset__substation__code")
-    measured_after = django_filters.IsoDateTimeFilter(
-        field_name="measured_at", lookup_expr="gte"
-    )
-    measured_before = django_filters.IsoDateTimeFilter(
-        field_name="measured_at", lookup_expr="lt"
-    )
+    measured_after, measured_before = time_window("measured_at")
 
     class Meta:
         model = AssetTelemetry

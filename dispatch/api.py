@@ -11,10 +11,15 @@ from rest_framework.response import Response
 
 from assets.api import DERAssetSerializer
 from assets.models import DERAsset
-from dermgmt.api.views import ApiViewSet, ReadOnlyViewSet, TimeSeriesViewSet
+from dermgmt.api.views import (
+    ApiViewSet,
+    ReadOnlyViewSet,
+    TimeSeriesViewSet,
+    time_window,
+)
 from dermgmt.models import ApiScope
 from dispatch.models import DispatchPolicy, DispatchRun, SetpointCommand
-from dispatch.services import setpoint_command_manual
+from dispatch.services import POLICY_FIELDS, setpoint_command_manual
 
 
 class DispatchPolicySerializer(serializers.ModelSerializer):
@@ -22,23 +27,7 @@ class DispatchPolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DispatchPolicy
-        fields = [
-            "substation",
-            "enabled",
-            "cycle_s",
-            "deadband_hz",
-            "droop",
-            "volt_watt_start_pu",
-            "volt_watt_end_pu",
-            "max_reading_age_s",
-            "max_telemetry_age_s",
-            "energy_horizon_h",
-            "min_change_kw",
-            "setpoint_lifetime_s",
-            "manual_setpoint_lifetime_s",
-            "resolve_hold_s",
-            "updated_at",
-        ]
+        fields = ["substation", *POLICY_FIELDS, "updated_at"]
 
 
 class DispatchPolicyViewSet(ReadOnlyViewSet):
@@ -87,12 +76,7 @@ class DispatchRunSerializer(serializers.ModelSerializer):
 class DispatchRunFilter(django_filters.FilterSet):
     substation = django_filters.CharFilter(field_name="substation__code")
     outcome = django_filters.CharFilter()
-    slot_after = django_filters.IsoDateTimeFilter(
-        field_name="slot_at", lookup_expr="gte"
-    )
-    slot_before = django_filters.IsoDateTimeFilter(
-        field_name="slot_at", lookup_expr="lt"
-    )
+    slot_after, slot_before = time_window("slot_at")
 
     class Meta:
         model = DispatchRun

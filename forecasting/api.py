@@ -9,10 +9,10 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from dermgmt.api.views import IngestResult, TimeSeriesViewSet
+from dermgmt.api.views import IngestResult, TimeSeriesViewSet, time_window
 from dermgmt.ingest import MAX_ITEMS
 from dermgmt.models import ApiScope
-from forecasting.models import EnergyForecast, WeatherForecast
+from forecasting.models import WEATHER_COLUMNS, EnergyForecast, WeatherForecast
 from grid.models import Substation
 
 
@@ -28,12 +28,7 @@ class WeatherForecastSerializer(serializers.ModelSerializer):
             "provider",
             "issued_at",
             "valid_at",
-            "ghi_w_m2",
-            "dni_w_m2",
-            "dhi_w_m2",
-            "air_temperature_c",
-            "wind_speed_m_s",
-            "wind_speed_height_m",
+            *WEATHER_COLUMNS,
             "cloud_cover_pct",
         ]
         # Pushing the same forecast again updates it (upsert), so no unique check.
@@ -47,12 +42,7 @@ class WeatherForecastSerializer(serializers.ModelSerializer):
 class WeatherForecastFilter(django_filters.FilterSet):
     substation = django_filters.CharFilter(field_name="substation__code")
     provider = django_filters.CharFilter()
-    valid_after = django_filters.IsoDateTimeFilter(
-        field_name="valid_at", lookup_expr="gte"
-    )
-    valid_before = django_filters.IsoDateTimeFilter(
-        field_name="valid_at", lookup_expr="lt"
-    )
+    valid_after, valid_before = time_window("valid_at")
 
     class Meta:
         model = WeatherForecast
@@ -119,12 +109,7 @@ class EnergyForecastSerializer(serializers.ModelSerializer):
 class EnergyForecastFilter(django_filters.FilterSet):
     substation = django_filters.CharFilter(field_name="substation__code")
     issued_at = django_filters.IsoDateTimeFilter()
-    valid_after = django_filters.IsoDateTimeFilter(
-        field_name="valid_at", lookup_expr="gte"
-    )
-    valid_before = django_filters.IsoDateTimeFilter(
-        field_name="valid_at", lookup_expr="lt"
-    )
+    valid_after, valid_before = time_window("valid_at")
 
     class Meta:
         model = EnergyForecast

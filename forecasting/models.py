@@ -8,6 +8,16 @@ from django.db.models import Q
 
 from grid.models import Substation
 
+# The forecast values the generation models read, in this order.
+WEATHER_COLUMNS = [
+    "ghi_w_m2",
+    "dni_w_m2",
+    "dhi_w_m2",
+    "air_temperature_c",
+    "wind_speed_m_s",
+    "wind_speed_height_m",
+]
+
 
 class WeatherForecast(models.Model):
     """One provider's forecast for one substation and one valid time.

@@ -10,16 +10,7 @@ from datetime import date, datetime
 import pandas as pd
 from django.db.models import F, FloatField, Sum
 
-from forecasting.models import ForecastAccuracy, WeatherForecast
-
-WEATHER_COLUMNS = [
-    "ghi_w_m2",
-    "dni_w_m2",
-    "dhi_w_m2",
-    "air_temperature_c",
-    "wind_speed_m_s",
-    "wind_speed_height_m",
-]
+from forecasting.models import WEATHER_COLUMNS, ForecastAccuracy, WeatherForecast
 
 
 def weather_in_force(

@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from assets.models import AssetKind, AssetStatus, AssetTelemetry, DERAsset
 from forecasting.models import (
+    WEATHER_COLUMNS,
     EnergyForecast,
     ForecastAccuracy,
     WeatherFetch,
     WeatherForecast,
 )
 from forecasting.providers import ProviderError, quarter_hour, weather_fetch
-from forecasting.selectors import WEATHER_COLUMNS, weather_in_force
+from forecasting.selectors import weather_in_force
 from forecasting.solar import pv_power_kw
 from forecasting.wind import wind_power_kw
 from grid.models import Substation

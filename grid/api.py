@@ -6,7 +6,7 @@ import django_filters
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
-from dermgmt.api.views import IngestViewSet, ReadOnlyViewSet, ingest_schema
+from dermgmt.api.views import IngestViewSet, ReadOnlyViewSet, ingest_schema, time_window
 from grid.models import (
     FREQUENCY_MAX_HZ,
     FREQUENCY_MIN_HZ,
@@ -85,12 +85,7 @@ class GridReadingSerializer(serializers.ModelSerializer):
 class GridReadingFilter(django_filters.FilterSet):
     substation = django_filters.CharFilter(field_name="substation__code")
     sensor = django_filters.CharFilter(field_name="sensor__uid")
-    measured_after = django_filters.IsoDateTimeFilter(
-        field_name="measured_at", lookup_expr="gte"
-    )
-    measured_before = django_filters.IsoDateTimeFilter(
-        field_name="measured_at", lookup_expr="lt"
-    )
+    measured_after, measured_before = time_window("measured_at")
 
     class Meta:
         model = GridReading

@@ -4,6 +4,7 @@ filtering, ordering and pagination declared once."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django_filters import IsoDateTimeFilter
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import filters, pagination, serializers, status, viewsets
@@ -13,6 +14,14 @@ from rest_framework.throttling import ScopedRateThrottle
 from dermgmt.api.permissions import ApiPermission, read_or
 from dermgmt.ingest import BatchInvalid
 from dermgmt.models import ApiScope
+
+
+def time_window(field: str) -> tuple[IsoDateTimeFilter, IsoDateTimeFilter]:
+    """`?<x>_after=` (inclusive) and `?<x>_before=` (exclusive) on a time field."""
+    return (
+        IsoDateTimeFilter(field_name=field, lookup_expr="gte"),
+        IsoDateTimeFilter(field_name=field, lookup_expr="lt"),
+    )
 
 
 class Page(pagination.PageNumberPagination):
