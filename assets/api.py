@@ -8,7 +8,13 @@ from rest_framework import serializers
 
 from assets.models import AssetTelemetry, DERAsset, Owner
 from assets.services import telemetry_ingest
-from dermgmt.api.views import IngestViewSet, ReadOnlyViewSet, ingest_schema, time_window
+from dermgmt.api.views import (
+    IngestViewSet,
+    ReadOnlyViewSet,
+    ValuesListMixin,
+    ingest_schema,
+    time_window,
+)
 
 
 class OwnerSerializer(serializers.ModelSerializer):
@@ -31,7 +37,9 @@ class OwnerViewSet(ReadOnlyViewSet):
 class DERAssetSerializer(serializers.ModelSerializer):
     owner = serializers.PrimaryKeyRelatedField(read_only=True)
     substation = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    last_error_code = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    last_error_code = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = DERAsset
@@ -67,7 +75,7 @@ class DERAssetSerializer(serializers.ModelSerializer):
         ]
 
 
-class DERAssetViewSet(ReadOnlyViewSet):
+class DERAssetViewSet(ValuesListMixin, ReadOnlyViewSet):
     """Distributed energy resources by uid. Powers in kW (max_discharge_power is
     SunSpec WMax), energy in kWh, state of charge and reserve (MinRsvPct) in %,
     target_output_kw the setpoint in force (opModTargetW)."""
@@ -84,11 +92,21 @@ class DERAssetViewSet(ReadOnlyViewSet):
     }
     ordering_fields = ["uid", "name", "max_discharge_power", "updated_at"]
     ordering = ["uid"]
+    values_fields = {
+        name: {
+            "owner": "owner_id",
+            "substation": "substation__code",
+            "last_error_code": "last_error_code__code",
+        }.get(name, name)
+        for name in DERAssetSerializer.Meta.fields
+    }
 
 
 class AssetTelemetrySerializer(serializers.ModelSerializer):
     asset = serializers.SlugRelatedField(slug_field="uid", read_only=True)
-    error_code = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    error_code = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = AssetTelemetry

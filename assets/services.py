@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from assets.models import AssetTelemetry, DERAsset, HardwareErrorCode
 from dermgmt.db import update_rows
-from dermgmt.ingest import Checker, as_items
+from dermgmt.ingest import Checker, as_items, lookup_keys
 
 
 @transaction.atomic
@@ -68,9 +68,9 @@ def telemetry_ingest(*, data: Any, now: datetime | None = None) -> int:
     items = as_items(data)
     check = Checker(now or timezone.now())
     assets = dict(
-        DERAsset.objects.filter(
-            uid__in=[i.get("asset") for i in items if isinstance(i.get("asset"), str)]
-        ).values_list("uid", "pk")
+        DERAsset.objects.filter(uid__in=lookup_keys(items, "asset")).values_list(
+            "uid", "pk"
+        )
     )
     codes = dict(HardwareErrorCode.objects.values_list("code", "pk"))
     values: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.fleet",
     "bench.forecast",
     "bench.report",
+    "bench.api",
 ]
 
 

@@ -9,7 +9,7 @@ the whole batch is refused, never half-written.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MAX_ITEMS = 10_000
@@ -80,6 +80,13 @@ class Checker:
         if at.tzinfo is None:
             self.fail(field, "The timestamp needs its UTC offset (e.g. Z or +00:00).")
             return None
+        try:
+            # In UTC: PostgreSQL refuses an offset beyond 15:59 in text (arrays,
+            # COPY), and SQLite's adapter overflows near year 1.
+            at = at.astimezone(UTC)
+        except OverflowError:
+            self.fail(field, f"{value!r} is out of range.")
+            return None
         if at > self.now + FUTURE_TOLERANCE:
             self.fail(field, "The timestamp is in the future.")
         return at
@@ -94,6 +101,16 @@ class Checker:
     def done(self) -> None:
         if self.errors:
             raise BatchInvalid(self.errors)
+
+
+def lookup_keys(items: list[dict], field: str) -> list[str]:
+    """The items' string values of `field` that can be looked up: no key holds a
+    NUL character, and PostgreSQL refuses one in a query (a 500)."""
+    return [
+        value
+        for item in items
+        if isinstance(value := item.get(field), str) and "\x00" not in value
+    ]
 
 
 def as_items(data: Any) -> list[dict]:

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views import defaults
 
 from dermgmt.health import healthz
 from dermgmt.views import dashboard_json, dashboard_page
@@ -18,3 +20,11 @@ urlpatterns = [
     path("", dashboard_page, name="dashboard"),
     path("dashboard.json", dashboard_json, name="dashboard-json"),
 ]
+
+
+def handler404(request, exception):
+    """Under /api/, a path no route matches (a key that is not a slug) is a JSON
+    404 like DRF's, not Django's HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

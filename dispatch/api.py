@@ -95,7 +95,9 @@ class DispatchRunViewSet(TimeSeriesViewSet):
 
 class SetpointCommandSerializer(serializers.ModelSerializer):
     asset = serializers.SlugRelatedField(slug_field="uid", read_only=True)
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = SetpointCommand
@@ -156,7 +158,7 @@ class AssetSetpointView(ApiViewSet):
     owner_field = "owner_id"
     lookup_field = "uid"
     serializer_class = SetpointInSerializer
-    throttled = {"create": "setpoint"}
+    throttled_actions = {"create": "setpoint"}
 
     def access(self, request):
         return "assets.command_setpoint", ApiScope.SETPOINT

@@ -4,22 +4,27 @@ generation forecasts."""
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from dermgmt.api.views import IngestResult, TimeSeriesViewSet, time_window
+from dermgmt.api.views import BatchErrors, IngestResult, TimeSeriesViewSet, time_window
 from dermgmt.ingest import MAX_ITEMS
 from dermgmt.models import ApiScope
 from forecasting.models import WEATHER_COLUMNS, EnergyForecast, WeatherForecast
 from grid.models import Substation
 
 
+class CodeField(serializers.SlugRelatedField):
+    def to_internal_value(self, data):
+        # No code holds a NUL character, and PostgreSQL refuses one in a query.
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class WeatherForecastSerializer(serializers.ModelSerializer):
-    substation = serializers.SlugRelatedField(
-        slug_field="code", queryset=Substation.objects.all()
-    )
+    substation = CodeField(slug_field="code", queryset=Substation.objects.all())
 
     class Meta:
         model = WeatherForecast
@@ -49,10 +54,20 @@ class WeatherForecastFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+def item_errors(errors) -> dict[str, str]:
+    """One item's serializer errors as BatchErrors has them: field -> why."""
+    if not isinstance(errors, dict):  # the item itself (null, not an object)
+        errors = {"non_field_errors": errors}
+    return {
+        field: " ".join(map(str, why)) if isinstance(why, list) else str(why)
+        for field, why in errors.items()
+    }
+
+
 @extend_schema_view(
     create=extend_schema(
         request=WeatherForecastSerializer(many=True),
-        responses={201: IngestResult, 400: OpenApiTypes.OBJECT},
+        responses={201: IngestResult, 400: BatchErrors},
     )
 )
 class WeatherForecastViewSet(TimeSeriesViewSet):
@@ -66,14 +81,26 @@ class WeatherForecastViewSet(TimeSeriesViewSet):
     filterset_class = WeatherForecastFilter
     ordering = "-valid_at"
     write_scope = ApiScope.FORECASTS
-    throttled = {"create": "ingest"}
+    throttled_actions = {"create": "ingest"}
 
     def create(self, request):
         many = isinstance(request.data, list)
         if many and not 0 < len(request.data) <= MAX_ITEMS:
-            raise serializers.ValidationError(f"Send 1 to {MAX_ITEMS:,} forecasts.")
+            return Response(
+                {"detail": f"Send 1 to {MAX_ITEMS:,} forecasts."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         given = self.get_serializer(data=request.data, many=many)
-        given.is_valid(raise_exception=True)
+        if not given.is_valid():
+            by_item = given.errors if many else {0: given.errors}
+            errors = {str(i): item_errors(e) for i, e in by_item.items()}
+            return Response(
+                {
+                    "detail": f"{len(errors)} invalid item(s): nothing was stored.",
+                    "errors": errors,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         items = given.validated_data if many else [given.validated_data]
         # forecasting.services loads pvlib: only when a forecast is pushed.
         from forecasting.services import weather_forecasts_store

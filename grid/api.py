@@ -66,7 +66,9 @@ class GridSensorViewSet(ReadOnlyViewSet):
 
 class GridReadingSerializer(serializers.ModelSerializer):
     substation = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    sensor = serializers.SlugRelatedField(slug_field="uid", read_only=True)
+    sensor = serializers.SlugRelatedField(
+        slug_field="uid", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = GridReading

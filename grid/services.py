@@ -9,8 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from dermgmt.db import update_rows
-from dermgmt.ingest import Checker, as_items
+from dermgmt.db import insert_rows, update_rows
+from dermgmt.ingest import Checker, as_items, lookup_keys
 from grid.models import (
     FREQUENCY_MAX_HZ,
     FREQUENCY_MIN_HZ,
@@ -28,13 +28,42 @@ def readings_record(*, readings: Sequence[GridReading]) -> int:
     retry a batch safely. Each sensor's `last_reading_at` moves forward, never back.
     Returns the number of readings given (stored now or before).
     """
-    GridReading.objects.bulk_create(readings, ignore_conflicts=True, batch_size=2000)
+    return readings_store(
+        rows=[
+            [getattr(reading, name) for name in READING_COLUMNS] for reading in readings
+        ]
+    )
+
+
+# What a reading is made of, in the order readings_store takes it.
+READING_COLUMNS = [
+    "substation_id",
+    "sensor_id",
+    "measured_at",
+    "frequency_hz",
+    "voltage_pu",
+    "voltage_v",
+    "load_kw",
+]
+
+
+@transaction.atomic
+def readings_store(*, rows: Sequence[Sequence[Any]]) -> int:
+    """Readings as rows of READING_COLUMNS: one COPY (re-sent ones skipped) and
+    one UPDATE moving each sensor's `last_reading_at` forward."""
+    now = timezone.now()
+    insert_rows(
+        model=GridReading,
+        fields=[*READING_COLUMNS, "received_at"],
+        rows=[[*row, now] for row in rows],
+        skip_existing=True,
+    )
     latest: dict[int, datetime] = {}
-    for reading in readings:
-        if reading.sensor_id is not None:
-            seen = latest.get(reading.sensor_id)
-            if seen is None or reading.measured_at > seen:
-                latest[reading.sensor_id] = reading.measured_at
+    for _, sensor_id, measured_at, *_ in rows:
+        if sensor_id is not None:
+            seen = latest.get(sensor_id)
+            if seen is None or measured_at > seen:
+                latest[sensor_id] = measured_at
     if latest:
         stored = GridSensor.objects.filter(pk__in=latest).values_list(
             "pk", "last_reading_at"
@@ -48,7 +77,7 @@ def readings_record(*, readings: Sequence[GridReading]) -> int:
             pks=list(newest),
             columns={"last_reading_at": list(newest.values())},
         )
-    return len(readings)
+    return len(rows)
 
 
 def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
@@ -58,7 +87,7 @@ def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
     with offset), frequency_hz, voltage_pu, optional voltage_v, load_kw."""
     items = as_items(data)
     check = Checker(now or timezone.now())
-    uids = {item.get("sensor") for item in items if isinstance(item.get("sensor"), str)}
+    uids = set(lookup_keys(items, "sensor"))
     sensors = {
         uid: (pk, substation_id)
         for uid, pk, substation_id in GridSensor.objects.filter(
@@ -86,5 +115,7 @@ def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
                 "load_kw": check.number(item, "load_kw", low=0),
             }
         )
-    check.done()  # raises before anything is built or written
-    return readings_record(readings=[GridReading(**row) for row in values])
+    check.done()  # raises before anything is written
+    return readings_store(
+        rows=[[row[name] for name in READING_COLUMNS] for row in values]
+    )

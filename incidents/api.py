@@ -57,13 +57,19 @@ class ActiveAlertViewSet(ReadOnlyViewSet):
 
     queryset = ActiveAlert.objects.select_related("incident__substation")
     serializer_class = ActiveAlertSerializer
+    # Through the incident's own id: a key beyond the integer range is then no
+    # row (404), not an OverflowError (500) as a lookup on the relation is.
+    lookup_field = "incident__id"
+    lookup_url_kwarg = "incident"
     ordering = ["-raised_at"]
 
 
 class TechnicianTaskSerializer(serializers.ModelSerializer):
     asset = serializers.SlugRelatedField(slug_field="uid", read_only=True)
     error_code = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = TechnicianTask

@@ -15,7 +15,9 @@ from reports.views import pdf_response
 
 
 class StabilityReportSerializer(serializers.ModelSerializer):
-    substation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    substation = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     pdf = serializers.SerializerMethodField()
 
     class Meta:

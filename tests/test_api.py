@@ -817,3 +817,19 @@ def test_an_owner_cannot_read_reports(owner_user):
     api = session(owner_user)
     assert api.get("/api/v1/stability-reports/").status_code == 403
     assert api.get(f"/api/v1/stability-reports/{report.pk}/pdf/").status_code == 403
+
+
+def test_the_fast_asset_list_says_what_the_serializer_says(client, operator):
+    """The list is built from .values(); each row must equal the detail's JSON."""
+    substation = make_substation()
+    asset = make_battery(substation, make_owner(), last_telemetry_at=timezone.now())
+    code = HardwareErrorCode.objects.create(
+        code="E-LIST", description="x", severity="warning"
+    )
+    DERAsset.objects.filter(pk=asset.pk).update(last_error_code=code)
+    client.force_login(operator)
+    (row,) = client.get("/api/v1/assets/").json()["results"]
+    assert row == client.get(f"/api/v1/assets/{asset.uid}/").json()
+    assert row["substation"] == substation.code and row["last_error_code"] == "E-LIST"
+    ordered = client.get("/api/v1/assets/?ordering=-uid").json()["results"]
+    assert [r["uid"] for r in ordered] == [asset.uid]
