@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench.forecast",
     "bench.report",
     "bench.api",
+    "bench.dashboard",
 ]
 
 
