@@ -156,7 +156,7 @@ def fleet_totals(substations: list[dict]) -> dict[str, float | int]:
 
 
 SPARK_SQL = """
-SELECT substation_id, CAST(({at} - %s) / 60 AS INTEGER) AS minute,
+SELECT substation_id, CAST({floor}(({at} - %s) / 60) AS INTEGER) AS minute,
        AVG(frequency_hz), AVG(voltage_pu)
 FROM grid_gridreading
 WHERE substation_id IN ({ids}) AND measured_at >= %s AND measured_at <= %s
@@ -169,7 +169,13 @@ def sparklines(*, now: datetime, ids: list[int]) -> dict[int, dict[str, list]]:
     list of ids lets it use the (substation, measured_at) index)."""
     since = now - timedelta(minutes=SPARK_MINUTES)
     epoch = SQL_DIALECT[connection.vendor][0].format("measured_at")
-    sql = SPARK_SQL.format(at=epoch, ids=", ".join(str(int(i)) for i in ids) or "NULL")
+    sql = SPARK_SQL.format(
+        at=epoch,
+        # PostgreSQL's cast rounds, SQLite's truncates (and has no FLOOR):
+        # minutes since `since` are never negative, so truncating is flooring.
+        floor="FLOOR" if connection.vendor == "postgresql" else "",
+        ids=", ".join(str(int(i)) for i in ids) or "NULL",
+    )
     ops = connection.ops
     with connection.cursor() as cursor:
         cursor.execute(
