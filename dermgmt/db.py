@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, Model
 
 # SQLite allows 32,766 bound parameters per statement (since 3.32).
@@ -116,6 +116,18 @@ def update_rows(
     return changed
 
 
+def copy_rows(cursor, table: str, names: str, rows: Sequence[Sequence[Any]]) -> None:
+    """COPY ... FROM STDIN, logged like a query (query counts, debug logs)."""
+    sql = f"COPY {table} ({names}) FROM STDIN"
+    started = time.monotonic()
+    with cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+    if connection.queries_logged:
+        elapsed = time.monotonic() - started
+        connection.queries_log.append({"sql": sql, "time": f"{elapsed:.3f}"})
+
+
 def insert_rows(
     *,
     model: type[Model],
@@ -130,8 +142,9 @@ def insert_rows(
     INSERT per chunk under its parameter limit. No model instances are built, so
     no `save()` logic runs: for append-only tables whose rows are plain values.
     With `skip_existing`, rows that break a unique constraint are skipped: on
-    PostgreSQL by COPY into a temporary table and one INSERT ... ON CONFLICT DO
-    NOTHING (call it inside a transaction), on SQLite by INSERT OR IGNORE.
+    PostgreSQL a COPY straight in under a savepoint, and only if that hits an
+    existing row, COPY into a temporary table and one INSERT ... ON CONFLICT DO
+    NOTHING (call it inside a transaction); on SQLite INSERT OR IGNORE.
     """
     if not rows:
         return 0
@@ -147,27 +160,28 @@ def insert_rows(
     table_rows = list(zip(*by_column, strict=True))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            target = table
-            if skip_existing:
-                target = quote(f"_insert_{meta.db_table}")
-                cursor.execute(
-                    f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
-                    f"SELECT {names} FROM {table} WITH NO DATA"
-                )
-            sql = f"COPY {target} ({names}) FROM STDIN"
-            started = time.monotonic()
-            with cursor.cursor.copy(sql) as copy:
-                for row in table_rows:
-                    copy.write_row(row)
-            if connection.queries_logged:  # visible to query counts and debug logs
-                elapsed = time.monotonic() - started
-                connection.queries_log.append({"sql": sql, "time": f"{elapsed:.3f}"})
-            if skip_existing:
-                cursor.execute(
-                    f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} "
-                    "ON CONFLICT DO NOTHING"
-                )
-                cursor.execute(f"DROP TABLE {target}")
+            if not skip_existing:
+                copy_rows(cursor, table, names, table_rows)
+                return len(rows)
+            from psycopg.errors import UniqueViolation
+
+            try:  # re-sends are rare: one COPY straight in, under a savepoint
+                with transaction.atomic():
+                    copy_rows(cursor, table, names, table_rows)
+                return len(rows)
+            except UniqueViolation:
+                pass  # some rows exist already: the path that skips them
+            target = quote(f"_insert_{meta.db_table}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
+                f"SELECT {names} FROM {table} WITH NO DATA"
+            )
+            copy_rows(cursor, target, names, table_rows)
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} "
+                "ON CONFLICT DO NOTHING"
+            )
+            cursor.execute(f"DROP TABLE {target}")
         else:
             verb = "INSERT OR IGNORE" if skip_existing else "INSERT"
             row_marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
