@@ -21,6 +21,7 @@ from forecasting.models import EnergyForecast
 from grid.models import GridReading, Substation
 from grid.selectors import fleet_zone
 from incidents.models import PENDING_TASK, ActiveAlert, TechnicianTask
+from incidents.rules import RANGE_A_PU
 from reports.models import ReportStatus, StabilityReport
 from reports.selectors import SQL_DIALECT
 
@@ -29,7 +30,6 @@ LIST_LENGTH = 15
 RUNS_SHOWN = 12
 # A cycle is "not running" when the newest run is older than this many periods.
 CYCLE_STALE_PERIODS = 3
-RANGE_A = (0.95, 1.05)  # ANSI C84.1 service voltage, pu
 
 
 def dashboard(*, now: datetime | None = None) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def substations_now(*, now: datetime) -> list[dict[str, Any]]:
                 "name": site.name,
                 "nominal_frequency_hz": site.nominal_frequency_hz,
                 "deadband_hz": policy.deadband_hz,
-                "range_a_pu": RANGE_A,
+                "range_a_pu": RANGE_A_PU,
                 "reading": reading_now(
                     reading, now=now, max_age_s=policy.max_reading_age_s
                 ),

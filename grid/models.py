@@ -22,6 +22,16 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone.")
 
 
+def day_bounds(day: date, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a local day as UTC instants: 23 or 25 hours across a DST
+    change (arithmetic on zone-aware datetimes is wall-clock time, not elapsed)."""
+    start, end = (
+        datetime.combine(d, time(), tzinfo=zone).astimezone(UTC)
+        for d in (day, day + timedelta(days=1))
+    )
+    return start, end
+
+
 class NominalFrequency(models.IntegerChoices):
     HZ_50 = 50, "50 Hz (EN 50160)"
     HZ_60 = 60, "60 Hz (IEEE)"
@@ -87,13 +97,7 @@ class Substation(models.Model):
         return at.astimezone(self.zone).date()
 
     def day_bounds(self, day: date) -> tuple[datetime, datetime]:
-        """[start, end) of a local day as UTC instants: 23 or 25 hours across a
-        DST change (arithmetic on zone-aware datetimes is wall-clock time)."""
-        start, end = (
-            datetime.combine(d, time(), tzinfo=self.zone).astimezone(UTC)
-            for d in (day, day + timedelta(days=1))
-        )
-        return start, end
+        return day_bounds(day, self.zone)
 
 
 class GridSensor(models.Model):

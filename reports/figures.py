@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# ANSI C84.1 service voltage ranges (pu).
-RANGE_A = (0.95, 1.05)
-RANGE_B = (0.917, 1.058)
-# Frequency band the report counts excursions outside of (Hz either side).
-EXCURSION_HZ = 0.1
+from incidents.rules import FREQUENCY_NOMINAL_HZ, RANGE_A_PU, RANGE_B_PU
+
+# The standards' bands are the incident rules': one definition of each.
+RANGE_A = RANGE_A_PU  # ANSI C84.1 service voltage (pu)
+RANGE_B = RANGE_B_PU
+EXCURSION_HZ = FREQUENCY_NOMINAL_HZ  # excursions: beyond this, either side
 TOP_EXCURSIONS = 5
 
 
@@ -28,6 +29,10 @@ def time_weights(
     last_of_group = np.append(group[1:] != group[:-1], True)
     following = np.where(last_of_group, end_s, following)
     return np.clip(np.minimum(following - t_s, max_gap_s), 0, None)
+
+
+def inside(values: np.ndarray, band: tuple[float, float]) -> np.ndarray:
+    return (values >= band[0]) & (values <= band[1])
 
 
 def weighted_share(inside: np.ndarray, weights: np.ndarray) -> float | None:

@@ -8,7 +8,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from dispatch.models import DispatchPolicy
 from forecasting.models import EnergyForecast, ForecastAccuracy
 from forecasting.selectors import accuracy_of_day
 from forecasting.services import accuracy_compute
-from grid.models import Substation
+from grid.models import Substation, day_bounds
 from grid.selectors import fleet_zone
 from incidents.models import Channel, IncidentKind, IncidentStatus, Notification
 from incidents.notifications import notifications_enqueue
@@ -43,16 +43,6 @@ SETPOINT_LOOKBACK_S = 24 * 3600.0
 CLAIM_TIMEOUT = timedelta(minutes=15)
 # The first runs after midnight record the day's last actuals and accuracy.
 REPORT_GRACE = timedelta(hours=2)
-
-
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) of a local day as UTC instants (23 or 25 h across DST):
-    arithmetic on zone-aware datetimes is wall-clock time, not elapsed time."""
-    start, end = (
-        datetime.combine(d, datetime.min.time(), tzinfo=zone).astimezone(UTC)
-        for d in (day, day + timedelta(days=1))
-    )
-    return start, end
 
 
 # --- Figures -------------------------------------------------------------------------
@@ -185,12 +175,10 @@ def grid_figures(
                 if k != "std"
             },
             "share_in_range_a": figures.weighted_share(
-                (voltage >= figures.RANGE_A[0]) & (voltage <= figures.RANGE_A[1]),
-                weights,
+                figures.inside(voltage, figures.RANGE_A), weights
             ),
             "share_in_range_b": figures.weighted_share(
-                (voltage >= figures.RANGE_B[0]) & (voltage <= figures.RANGE_B[1]),
-                weights,
+                figures.inside(voltage, figures.RANGE_B), weights
             ),
         },
         "load": {
@@ -219,7 +207,7 @@ def per_substation(
     codes: dict[int, str],
 ) -> dict[str, dict]:
     """Each substation's shares of observed time in the deadband and Range A."""
-    in_range_a = (voltage >= figures.RANGE_A[0]) & (voltage <= figures.RANGE_A[1])
+    in_range_a = figures.inside(voltage, figures.RANGE_A)
     result = {}
     for pk, code in codes.items():
         mine = group == pk

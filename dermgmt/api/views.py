@@ -14,6 +14,7 @@ from rest_framework import filters, pagination, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from assets.selectors import owner_scoped
 from dermgmt.api.permissions import ApiPermission, read_or
 from dermgmt.ingest import BatchInvalid
 from dermgmt.models import ApiScope
@@ -76,8 +77,6 @@ class ApiViewSet(viewsets.GenericViewSet):
         return super().get_object()
 
     def get_queryset(self) -> QuerySet:
-        from assets.selectors import owner_scoped
-
         queryset = super().get_queryset()
         if self.owner_field is None:
             return queryset
