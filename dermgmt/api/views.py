@@ -3,10 +3,12 @@ filtering, ordering and pagination declared once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django_filters import IsoDateTimeFilter
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -85,6 +87,26 @@ class ApiViewSet(viewsets.GenericViewSet):
         )
 
 
+@dataclass
+class ValuesRows:
+    """What a paginator reads of a list: the count of the queryset itself, and
+    slices of its `.values()`. Counting the values would count through the joins
+    that fetch related codes for display: three times slower on 10,000 assets."""
+
+    queryset: QuerySet
+    lookups: dict[str, str]
+
+    @property
+    def ordered(self) -> bool:
+        return self.queryset.ordered
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, key):
+        return self.queryset.values(*self.lookups.values())[key]
+
+
 class ValuesListMixin:
     """A list built from `.values()` instead of model instances and a
     ModelSerializer: about three times faster for a page of 100 wide rows
@@ -96,25 +118,24 @@ class ValuesListMixin:
 
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset.values(*self.values_fields.values()))
-        return self.get_paginated_response([self.represent(row) for row in page])
+        page = self.paginate_queryset(ValuesRows(queryset, self.values_fields))
+        return self.get_paginated_response(self.represent(page))
 
-    def represent(self, row: dict) -> dict:
-        return {
-            name: (
-                DATETIME.to_representation(value)
-                if isinstance(value, datetime)
-                else value
-            )
-            for name, value in zip(
-                self.values_fields,
-                (row[lookup] for lookup in self.values_fields.values()),
-                strict=True,
-            )
-        }
+    def represent(self, rows: list[dict]) -> list[dict]:
+        """The rows under the serializer's names, times as DRF writes them (ISO
+        8601 in the current zone, UTC as `Z`): the same JSON as the serializer."""
+        zone = timezone.get_current_timezone()
 
+        def json_value(value):
+            if not isinstance(value, datetime):
+                return value
+            iso = value.astimezone(zone).isoformat()
+            return iso[:-6] + "Z" if iso.endswith("+00:00") else iso
 
-DATETIME = serializers.DateTimeField()
+        fields = self.values_fields.items()
+        return [
+            {name: json_value(row[lookup]) for name, lookup in fields} for row in rows
+        ]
 
 
 class ReadOnlyViewSet(

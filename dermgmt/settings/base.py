@@ -113,6 +113,9 @@ def database_from_env() -> dict:
 DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's model permissions, read in one query (dermgmt/backends.py).
+AUTHENTICATION_BACKENDS = ["dermgmt.backends.RoleBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
     for name in (
