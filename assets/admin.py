@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from assets.admin_imports import AssetImportExportMixin
 from assets.models import (
     AssetStatus,
     AssetTelemetry,
@@ -48,7 +49,7 @@ class OwnerAdmin(OwnerScopedAdmin):
 
 
 @admin.register(DERAsset)
-class DERAssetAdmin(OwnerScopedAdmin):
+class DERAssetAdmin(AssetImportExportMixin, OwnerScopedAdmin):
     list_display = [
         "uid",
         "name",

@@ -7,6 +7,8 @@ opModTargetW, setGradW).
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -17,7 +19,32 @@ from phonenumber_field.modelfields import PhoneNumberField
 from grid.models import Substation
 
 # Physical limits are named CheckConstraints in each Meta: one rule that model
-# validation (full_clean, admin forms) and the database both enforce.
+# validation (full_clean, admin forms), the CSV import (assets.imports) and the
+# database all enforce.
+
+
+def validate_power_curve(value) -> None:
+    """[[wind speed m/s, power kW], ...]: at least two points, speeds rising."""
+    message = (
+        "A power curve is a list of [wind speed m/s, power kW] pairs, at least "
+        "two, wind speeds rising, numbers >= 0."
+    )
+    if not isinstance(value, list) or len(value) < 2:
+        raise ValidationError(message)
+    speeds = []
+    for point in value:
+        if (
+            not isinstance(point, list)
+            or len(point) != 2
+            or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) and x >= 0
+                for x in point
+            )
+        ):
+            raise ValidationError(message)
+        speeds.append(point[0])
+    if any(b <= a for a, b in pairwise(speeds)):
+        raise ValidationError(message)
 
 
 class Owner(models.Model):
@@ -188,6 +215,7 @@ class DERAsset(models.Model):
     wind_power_curve = models.JSONField(
         null=True,
         blank=True,
+        validators=[validate_power_curve],
         help_text="Power curve as [[wind speed m/s, power kW], ...], if no type.",
     )
 
@@ -208,6 +236,7 @@ class DERAsset(models.Model):
         verbose_name = "DER asset"
         permissions = [
             ("command_setpoint", "Can command a manual setpoint"),
+            ("import_derasset", "Can import DER assets from CSV"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -286,15 +315,22 @@ class DERAsset(models.Model):
         return f"{self.uid} ({self.get_kind_display()})"
 
     def clean(self) -> None:
-        errors = {}
-        if self.kind == AssetKind.PV and not self.pv_dc_kwp:
-            errors["pv_dc_kwp"] = "A PV asset needs its DC rating (kWp)."
-        if self.kind == AssetKind.WIND and not self.wind_rated_kw:
-            errors["wind_rated_kw"] = "A wind asset needs its rated power (kW)."
-        if self.kind == AssetKind.BATTERY and not self.energy_capacity_kwh:
-            errors["energy_capacity_kwh"] = "A battery needs its energy capacity (kWh)."
+        errors = asset_kind_errors(self.__dict__)
         if errors:
             raise ValidationError(errors)
+
+
+def asset_kind_errors(values) -> dict[str, str]:
+    """What an asset of its kind must have, from its field values (a mapping)."""
+    kind = values.get("kind")
+    errors = {}
+    if kind == AssetKind.PV and not values.get("pv_dc_kwp"):
+        errors["pv_dc_kwp"] = "A PV asset needs its DC rating (kWp)."
+    if kind == AssetKind.WIND and not values.get("wind_rated_kw"):
+        errors["wind_rated_kw"] = "A wind asset needs its rated power (kW)."
+    if kind == AssetKind.BATTERY and not values.get("energy_capacity_kwh"):
+        errors["energy_capacity_kwh"] = "A battery needs its energy capacity (kWh)."
+    return errors
 
 
 class AssetTelemetry(models.Model):
@@ -336,3 +372,41 @@ class AssetTelemetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id} @ {self.measured_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AssetImportStatus(models.TextChoices):
+    VALIDATING = "validating", "Validating"
+    VALID = "valid", "Valid: waiting for confirmation"
+    INVALID = "invalid", "Refused: bad rows"
+    IMPORTING = "importing", "Importing"
+    DONE = "done", "Imported"
+    FAILED = "failed", "Failed"
+
+
+class AssetImport(models.Model):
+    """A CSV file imported through the admin in the background: files over
+    ASSET_IMPORT_ASYNC_BYTES are validated, then (once confirmed) imported by a
+    Celery task that reports its progress here (docs/import.md)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    file = models.FileField(upload_to="asset-imports/")
+    file_name = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=16,
+        choices=AssetImportStatus.choices,
+        default=AssetImportStatus.VALIDATING,
+    )
+    lines = models.PositiveIntegerField(help_text="Lines in the file (for progress).")
+    rows_read = models.PositiveIntegerField(default=0)
+    summary = models.CharField(max_length=500, blank=True)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="The first bad rows: [line, column, why]."
+    )
+    error_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"

@@ -1,7 +1,9 @@
-"""Writes to the asset registry: recording telemetry, and validating what is sent."""
+"""Writes to the asset registry: recording telemetry, validating what is sent,
+and importing big CSV files in the background."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -9,7 +11,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from assets.models import AssetTelemetry, DERAsset, HardwareErrorCode
+from assets import tasks
+from assets.imports import assets_import, import_logged
+from assets.models import (
+    AssetImport,
+    AssetImportStatus,
+    AssetTelemetry,
+    DERAsset,
+    HardwareErrorCode,
+)
 from dermgmt.db import update_rows
 from dermgmt.ingest import Checker, as_items, lookup_keys
 
@@ -91,3 +101,73 @@ def telemetry_ingest(*, data: Any, now: datetime | None = None) -> int:
         )
     check.done()  # raises before anything is built or written
     return telemetry_record(telemetry=[AssetTelemetry(**row) for row in values])
+
+
+# --- Background CSV imports (docs/import.md) ---------------------------------------
+
+ERRORS_KEPT = 1_000  # bad rows stored on an AssetImport for the admin to show
+
+
+def asset_import_start(*, user, upload) -> AssetImport:
+    """Store an uploaded file and validate it in the background."""
+    lines = sum(chunk.count(b"\n") for chunk in upload.chunks()) or 1
+    upload.seek(0)
+    job = AssetImport.objects.create(
+        user=user, file=upload, file_name=upload.name[:255], lines=lines
+    )
+    transaction.on_commit(functools.partial(tasks.asset_import_run.delay, job.pk))
+    return job
+
+
+def asset_import_confirm(*, job: AssetImport) -> bool:
+    """Import a validated file (again validated, in the import's transaction)."""
+    claimed = AssetImport.objects.filter(
+        pk=job.pk, status=AssetImportStatus.VALID
+    ).update(status=AssetImportStatus.IMPORTING, rows_read=0)
+    if claimed:
+        transaction.on_commit(functools.partial(tasks.asset_import_run.delay, job.pk))
+    return bool(claimed)
+
+
+def asset_import_run(*, import_id: int) -> str:
+    """Validate (status validating) or import (status importing) a stored file,
+    recording progress and the outcome on the AssetImport."""
+    job = AssetImport.objects.select_related("user").get(pk=import_id)
+    if job.status not in (AssetImportStatus.VALIDATING, AssetImportStatus.IMPORTING):
+        return job.status
+    writing = job.status == AssetImportStatus.IMPORTING
+    rows = AssetImport.objects.filter(pk=job.pk)
+    try:
+        with job.file.open("rb") as lines:
+            report = assets_import(
+                lines,
+                user=job.user,
+                dry_run=not writing,
+                progress=lambda n: rows.update(rows_read=n),
+            )
+    except Exception as error:
+        rows.update(
+            status=AssetImportStatus.FAILED,
+            summary=f"Failed: {error}"[:500],
+            finished_at=timezone.now(),
+        )
+        raise
+    if not report.ok:
+        status = AssetImportStatus.INVALID
+    elif writing:
+        status = AssetImportStatus.DONE
+        import_logged(user=job.user, file_name=job.file_name, report=report)
+    else:
+        status = AssetImportStatus.VALID
+    rows.update(
+        status=status,
+        rows_read=report.rows,
+        summary=report.summary()[:500],
+        errors=[
+            [error.line, error.column, error.message]
+            for error in report.errors[:ERRORS_KEPT]
+        ],
+        error_count=len(report.errors),
+        finished_at=timezone.now() if status != AssetImportStatus.VALID else None,
+    )
+    return status

@@ -38,9 +38,12 @@ def prepared(field: Field, values: Sequence[Any]) -> list[Any]:
     done: dict[Any, Any] = {}
     out = []
     for value in values:
-        if value not in done:
-            done[value] = field.get_db_prep_save(value, connection)
-        out.append(done[value])
+        try:
+            if value not in done:
+                done[value] = field.get_db_prep_save(value, connection)
+            out.append(done[value])
+        except TypeError:  # unhashable: a JSON list or object
+            out.append(field.get_db_prep_save(value, connection))
     return out
 
 

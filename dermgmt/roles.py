@@ -52,6 +52,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dispatch.view_setpointcommand",  # of their own assets
     ],
     BACK_OFFICE: [
+        "assets.import_derasset",
         "assets.add_owner",
         "assets.change_owner",
         "assets.view_owner",

@@ -299,3 +299,10 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# CSV asset imports (docs/import.md): the admin's import needs assets.import_derasset,
+# its export the view permission; files over this size are checked and imported by
+# a Celery task whose page shows the progress.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+ASSET_IMPORT_ASYNC_BYTES = env.int("ASSET_IMPORT_ASYNC_BYTES", default=1024 * 1024)

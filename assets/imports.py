@@ -1,0 +1,743 @@
+"""Bulk CSV import and export of the asset registry (docs/import.md).
+
+One file is one transaction: every row is read and validated first, with every
+bad row reported by its line number, and only a file without a single error is
+written, set-based (COPY / one UPDATE), never row by row. The rules are the
+model's own: each column is converted and validated by its model field
+(`to_python`, choices, validators), each row checked against the model's check
+constraints (evaluated here in Python, with SQL's NULL semantics) and its kind's
+requirements (`asset_kind_errors`), so the admin form, the import and the
+database agree. The admin (through `assets.resources`), the `import_assets`
+command and the Celery task for big files all call `assets_import`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import math
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import CheckConstraint, F, Field, Q, QuerySet
+from django.utils import timezone
+
+from assets.models import (
+    AssetStatus,
+    DERAsset,
+    Owner,
+    SetpointSource,
+    asset_kind_errors,
+)
+from assets.selectors import user_owner_id
+from dermgmt.db import insert_rows, update_rows
+from grid.models import Substation
+
+# The file's columns, in the order exports write them. Every column but the
+# owner's and the substation's is the DERAsset field of the same name.
+OWNER_COLUMNS = {"owner_email": "email", "owner_name": "name", "owner_phone": "phone"}
+ASSET_COLUMNS = [
+    "uid",
+    "name",
+    "kind",
+    "status",
+    "latitude",
+    "longitude",
+    "protocol",
+    "max_discharge_power",
+    "max_charge_power_kw",
+    "energy_capacity_kwh",
+    "state_of_charge",
+    "min_soc_reserve",
+    "ramp_limit_kw_per_s",
+    "pv_dc_kwp",
+    "pv_tilt_deg",
+    "pv_azimuth_deg",
+    "pv_ac_limit_kw",
+    "wind_rated_kw",
+    "wind_hub_height_m",
+    "wind_turbine_type",
+    "wind_power_curve",
+]
+COLUMNS = [*ASSET_COLUMNS[:4], *OWNER_COLUMNS, "substation", *ASSET_COLUMNS[4:]]
+REQUIRED = ["uid", "name", "kind", "owner_email", "substation"]
+# Measured, not registered: taken from the file for a new asset only.
+INITIAL_ONLY = {"state_of_charge"}
+# A text cell a spreadsheet would run as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+TEXT_COLUMNS = {"name", "owner_name", "wind_turbine_type"}
+PROGRESS_EVERY = 5_000
+KEY_CHUNK = 10_000  # keys per `IN (...)` lookup: under SQLite's and psycopg's limits
+
+
+class Invalid(Exception):
+    """One cell's (or one row's) error message."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int  # the file's line where the row starts; 1 is the header
+    column: str  # "" for the row or the file as a whole
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    owners_created: int = 0
+    owners_updated: int = 0
+    dry_run: bool = False
+    errors: list[RowError] = field(default_factory=list)
+    # The first rows' outcome, for a preview: (line, uid, "new"/"update"/"skip").
+    sample: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def bad_lines(self) -> int:
+        return len({error.line for error in self.errors})
+
+    def summary(self) -> str:
+        if self.errors:
+            return (
+                f"{self.bad_lines} bad row(s) of {self.rows}, "
+                f"{len(self.errors)} error(s): nothing was imported."
+            )
+        verb = "would be" if self.dry_run else "were"
+        return (
+            f"{self.rows} row(s): {self.created} asset(s) {verb} created, "
+            f"{self.updated} updated, {self.unchanged} unchanged; "
+            f"{self.owners_created} owner(s) created, {self.owners_updated} updated."
+        )
+
+
+class FileInvalid(Exception):
+    """The file cannot be read past this point (encoding, quoting, size)."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.error = RowError(line, "", message)
+
+
+# --- Reading ---------------------------------------------------------------------
+
+
+def read_csv(lines: Iterable[bytes]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each record of a UTF-8 CSV file given as its raw
+    lines, the header first. A byte-order mark at the very start is allowed (Excel
+    writes one); empty lines and lines of empty cells are skipped; a record may
+    span lines inside quotes. Raises FileInvalid where reading cannot go on."""
+    reader = csv.reader(_decoded(lines))
+    line = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            message = str(error)
+            if "field larger than field limit" in message:
+                message = f"a cell is longer than {csv.field_size_limit():,} characters"
+            raise FileInvalid(line, f"Unreadable CSV: {message}.") from None
+        start, line = line, reader.line_num + 1
+        if any(cells):
+            yield start, cells
+
+
+def _decoded(lines: Iterable[bytes]) -> Iterator[str]:
+    for number, raw in enumerate(lines, start=1):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            byte = raw[error.start : error.start + 1].hex().upper()
+            raise FileInvalid(
+                number,
+                f"Not UTF-8 (byte 0x{byte} at column {error.start + 1}): save the "
+                "file as 'CSV UTF-8'.",
+            ) from None
+        if "\x00" in text:
+            raise FileInvalid(number, "A NUL character: this is not a text file.")
+        yield text
+
+
+# --- Converting and validating --------------------------------------------------
+
+Converter = Callable[[str], Any]
+
+
+def converter(model_field: Field, *, text: bool = False) -> Converter:
+    """The cell -> value conversion of one column, with its model field's rules:
+    empty means NULL (or "" for text) where the field allows it, `to_python`,
+    choices and validators."""
+    is_json = model_field.get_internal_type() == "JSONField"
+    empty: Any = "" if model_field.empty_strings_allowed else None
+    allows_empty = model_field.null or (model_field.blank and empty == "")
+
+    def convert(cell: str) -> Any:
+        cell, was_escaped = unescaped(cell)
+        if cell == "":
+            if not allows_empty:
+                raise Invalid("This field is required.")
+            return empty
+        if "\ufeff" in cell:
+            raise Invalid("A byte-order mark inside a cell: were two files joined?")
+        if text and cell.startswith(FORMULA_START) and not was_escaped:
+            raise Invalid(
+                f"Starts with {cell[0]!r}: a spreadsheet would run it as a "
+                "formula. Write it with a leading apostrophe if it is text."
+            )
+        try:
+            value = json.loads(cell) if is_json else model_field.to_python(cell)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise Invalid("A finite number is required.")
+            model_field.validate(value, None)
+            model_field.run_validators(value)
+        except json.JSONDecodeError:
+            raise Invalid("Not valid JSON.") from None
+        except ValidationError as error:
+            raise Invalid(" ".join(error.messages)) from None
+        return value
+
+    return convert
+
+
+def escaped(cell: str) -> str:
+    """A text cell as an export writes it: a leading apostrophe before one that a
+    spreadsheet would run as a formula (the import takes it off again)."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def unescaped(cell: str) -> tuple[str, bool]:
+    """The cell without the apostrophe `escaped` adds, and whether it had one."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_START):
+        return cell[1:], True
+    return cell, False
+
+
+def export_rows(assets: QuerySet[DERAsset]) -> Iterator[list[str]]:
+    """The header, then a row per asset (by uid): what an import reads back as
+    no change at all."""
+    lookups = {
+        **{name: name for name in ASSET_COLUMNS},
+        "owner_email": "owner__email",
+        "owner_name": "owner__name",
+        "owner_phone": "owner__phone",
+        "substation": "substation__code",
+    }
+    yield list(COLUMNS)
+    rows = assets.order_by("uid").values_list(*(lookups[c] for c in COLUMNS))
+    for row in rows.iterator(chunk_size=5_000):
+        yield [export_cell(value) for value in row]
+
+
+def export_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return escaped(str(value))
+
+
+def cached(convert: Converter) -> Converter:
+    """`convert` once per distinct cell (owners' emails and phones, substations)."""
+    done: dict[str, Any] = {}
+
+    def once(cell: str) -> Any:
+        if cell not in done:
+            try:
+                done[cell] = convert(cell)
+            except Invalid as error:
+                done[cell] = error
+        value = done[cell]
+        if isinstance(value, Invalid):
+            raise value
+        return value
+
+    return once
+
+
+def _owner_phone(cell: str) -> str:
+    phone = converter(Owner._meta.get_field("phone"))(cell)
+    return phone.as_e164 if phone else ""
+
+
+def converters() -> dict[str, Converter]:
+    meta = DERAsset._meta
+    out = {
+        name: converter(cast(Field, meta.get_field(name)), text=name in TEXT_COLUMNS)
+        for name in ASSET_COLUMNS
+    }
+    out["owner_email"] = cached(converter(Owner._meta.get_field("email")))
+    out["owner_name"] = cached(converter(Owner._meta.get_field("name"), text=True))
+    out["owner_phone"] = cached(_owner_phone)
+    out["substation"] = lambda cell: unescaped(cell)[0]
+    return out
+
+
+# Check constraints as Python predicates: True, False, or None (unknown, as SQL
+# has it when a NULL is compared; a CHECK fails only on False).
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "exact": operator.eq,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+Predicate = Callable[[Mapping[str, Any]], bool | None]
+
+
+def predicate(q: Q) -> Predicate:
+    parts: list[Predicate] = []
+    for child in q.children:
+        if isinstance(child, Q):
+            parts.append(predicate(child))
+            continue
+        lookup, rhs = child
+        name, _, op = lookup.rpartition("__")
+        if op not in OPERATORS and op != "isnull":
+            name, op = lookup, "exact"
+        parts.append(_comparison(name, op, rhs))
+
+    def evaluate(values: Mapping[str, Any]) -> bool | None:
+        results = [part(values) for part in parts]
+        if q.connector == Q.AND:
+            result = False if False in results else None if None in results else True
+        else:
+            result = True if True in results else None if None in results else False
+        return (None if result is None else not result) if q.negated else result
+
+    return evaluate
+
+
+def _comparison(name: str, op: str, rhs: Any) -> Predicate:
+    if op == "isnull":
+        return lambda values: (values[name] is None) == bool(rhs)
+    compare = OPERATORS[op]
+
+    def evaluate(values: Mapping[str, Any]) -> bool | None:
+        left = values[name]
+        right = values[rhs.name] if isinstance(rhs, F) else rhs
+        return None if left is None or right is None else compare(left, right)
+
+    return evaluate
+
+
+# --- The import ------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    line: int
+    values: dict[str, Any]  # asset fields given in the file, converted
+    owner_email: str
+    substation: str
+
+
+@dataclass
+class _OwnerSeen:
+    line: int
+    name: str | None
+    phone: str | None
+
+
+def assets_import(
+    lines: Iterable[bytes],
+    *,
+    user: User | AnonymousUser | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate the CSV file (its raw lines) and, if every row is valid and not
+    `dry_run`, write it in one transaction. `user`: an owner's login may import
+    only its own assets (None: the command, unrestricted). `progress(rows)` is
+    called every few thousand rows read."""
+    report = ImportReport(dry_run=dry_run)
+    try:
+        rows, owners = _read(lines, report, progress)
+    except FileInvalid as invalid:
+        report.errors.append(invalid.error)
+        return report
+    if report.errors and not rows:
+        return report
+    scope = user_owner_id(user) if user is not None else None
+    plan = _plan(rows, owners, report, scope)
+    if report.errors or dry_run:
+        return report
+    with transaction.atomic():
+        _registry_lock()
+        _write(plan, report)
+    return report
+
+
+def _read(
+    lines: Iterable[bytes],
+    report: ImportReport,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[_Row], dict[str, _OwnerSeen]]:
+    records = read_csv(lines)
+    first = next(records, None)
+    if first is None:
+        raise FileInvalid(1, "The file is empty: the first line names the columns.")
+    header = [cell.strip() for cell in first[1]]
+    _check_header(header)
+    index = {name: i for i, name in enumerate(header)}
+    convert = converters()
+    asset_columns = [
+        (name, index[name], convert[name]) for name in ASSET_COLUMNS if name in index
+    ]
+    owner_columns = [(name, index.get(name), convert[name]) for name in OWNER_COLUMNS]
+    width = len(header)
+    rows: list[_Row] = []
+    owners: dict[str, _OwnerSeen] = {}
+    first_line: dict[str, int] = {}
+    errors = report.errors
+    for line, cells in records:
+        report.rows += 1
+        if progress and report.rows % PROGRESS_EVERY == 0:
+            progress(report.rows)
+        if len(cells) != width:
+            errors.append(
+                RowError(line, "", f"{len(cells)} cells where the header has {width}.")
+            )
+            continue
+        values: dict[str, Any] = {}
+        bad = False
+        for name, i, conv in asset_columns:
+            try:
+                values[name] = conv(cells[i])
+            except Invalid as error:
+                errors.append(RowError(line, name, str(error)))
+                bad = True
+        owner: dict[str, Any] = {}
+        for name, i, conv in owner_columns:
+            if i is None:
+                owner[name] = None
+                continue
+            try:
+                owner[name] = conv(cells[i])
+            except Invalid as error:
+                owner[name] = None
+                errors.append(RowError(line, name, str(error)))
+                bad = True
+        uid = values.get("uid")
+        if uid:
+            if uid in first_line:
+                errors.append(
+                    RowError(
+                        line, "uid", f"{uid!r} is on line {first_line[uid]} already."
+                    )
+                )
+                bad = True
+            else:
+                first_line[uid] = line
+        email = owner["owner_email"]
+        if email:
+            seen = owners.get(email)
+            if seen is None:
+                owners[email] = _OwnerSeen(
+                    line, owner["owner_name"], owner["owner_phone"]
+                )
+            else:
+                for name, mine, theirs in (
+                    ("owner_name", owner["owner_name"], seen.name),
+                    ("owner_phone", owner["owner_phone"], seen.phone),
+                ):
+                    if mine != theirs:
+                        errors.append(
+                            RowError(
+                                line,
+                                name,
+                                f"Differs from line {seen.line} for the same owner.",
+                            )
+                        )
+                        bad = True
+        if not bad:
+            substation = convert["substation"](cells[index["substation"]])
+            rows.append(_Row(line, values, email, substation))
+    if not report.rows:
+        raise FileInvalid(1, "The file has no rows under its header.")
+    if progress:
+        progress(report.rows)
+    return rows, owners
+
+
+def _check_header(header: list[str]) -> None:
+    if len(header) == 1 and ";" in header[0]:
+        raise FileInvalid(
+            1,
+            "The columns are separated by ';': save the file as comma-separated "
+            "'CSV UTF-8'.",
+        )
+    problems = []
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(map(repr, unknown))}")
+    doubled = sorted({name for name in header if header.count(name) > 1})
+    if doubled:
+        problems.append(f"column(s) given twice: {', '.join(doubled)}")
+    if problems:
+        raise FileInvalid(
+            1,
+            "; ".join(problems).capitalize() + f". The columns: {', '.join(COLUMNS)}.",
+        )
+
+
+@dataclass
+class _Plan:
+    creates: list[tuple[_Row, dict[str, Any]]]  # with the values to insert
+    updates: list[tuple[_Row, dict[str, Any]]]  # with the values to set (and pk)
+    new_owners: dict[str, _OwnerSeen]
+    owner_updates: list[tuple[int, str, str]]  # pk, name, phone
+    columns: list[str]  # the asset fields the file gives (updates set these)
+
+
+def _by_key(queryset: QuerySet, key: str, keys: Iterable[str], *fields: str) -> dict:
+    """`key` -> row (a dict of `fields`) for the rows whose `key` is in `keys`."""
+    keys = list(keys)
+    found = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        for row in queryset.filter(**{f"{key}__in": chunk}).values(key, *fields):
+            found[row[key]] = row
+    return found
+
+
+def _plan(
+    rows: list[_Row],
+    owners: dict[str, _OwnerSeen],
+    report: ImportReport,
+    scope: int | None,
+) -> _Plan:
+    """Resolve the keys, apply the rules that need the database, and sort each
+    row into create, update or unchanged (an error on a row adds to `report`)."""
+    errors = report.errors
+    columns = [c for c in ASSET_COLUMNS if rows and c in rows[0].values]
+    compared = [c for c in columns if c not in INITIAL_ONLY and c != "uid"]
+    substations = _by_key(
+        Substation.objects.all(), "code", {row.substation for row in rows}, "pk"
+    )
+    stored_owners = _by_key(Owner.objects.all(), "email", owners, "pk", "name", "phone")
+    stored = _by_key(
+        DERAsset.objects.all(),
+        "uid",
+        (row.values["uid"] for row in rows),
+        "pk",
+        "owner_id",
+        "substation_id",
+        "status",
+        "target_output_kw",
+        *ASSET_COLUMNS[1:],
+    )
+    scope_email = (
+        Owner.objects.filter(pk=scope).values_list("email", flat=True).first()
+        if scope is not None
+        else None
+    )
+    checks = [
+        (predicate(constraint.condition), constraint)
+        for constraint in DERAsset._meta.constraints
+        if isinstance(constraint, CheckConstraint)
+    ]
+    defaults = {
+        f.name: f.get_default()
+        for f in DERAsset._meta.concrete_fields
+        if f.name in ASSET_COLUMNS or f.name == "target_output_kw"
+    }
+    plan = _Plan([], [], {}, [], columns)
+    for email, seen in owners.items():
+        have = stored_owners.get(email)
+        if have is None:
+            plan.new_owners[email] = seen
+        elif (seen.name is not None and seen.name != have["name"]) or (
+            seen.phone is not None and seen.phone != str(have["phone"] or "")
+        ):
+            plan.owner_updates.append(
+                (
+                    have["pk"],
+                    have["name"] if seen.name is None else seen.name,
+                    str(have["phone"] or "") if seen.phone is None else seen.phone,
+                )
+            )
+    for row in rows:
+        line, values = row.line, row.values
+        before = len(errors)
+        substation = substations.get(row.substation)
+        if substation is None:
+            errors.append(
+                RowError(line, "substation", f"Unknown substation {row.substation!r}.")
+            )
+        if scope is not None and row.owner_email != scope_email:
+            errors.append(
+                RowError(
+                    line,
+                    "owner_email",
+                    f"You may import only your own assets (owner {scope_email}).",
+                )
+            )
+        new_owner = plan.new_owners.get(row.owner_email)
+        if new_owner is not None and new_owner.line == line and not new_owner.name:
+            errors.append(
+                RowError(line, "owner_name", "Required for an owner not yet known.")
+            )
+        have = stored.get(values["uid"])
+        status = values.get("status")
+        if have is None:
+            merged = {**defaults, **values}
+            if status == AssetStatus.FAULT:
+                errors.append(
+                    RowError(
+                        line,
+                        "status",
+                        "'fault' is set by the hardware error check, not imported.",
+                    )
+                )
+        else:
+            if scope is not None and have["owner_id"] != scope:
+                errors.append(
+                    RowError(line, "uid", "Taken by an asset that is not yours.")
+                )
+            merged = {**have, **{c: values[c] for c in compared}}
+            if status is not None and (status == AssetStatus.FAULT) != (
+                have["status"] == AssetStatus.FAULT
+            ):
+                errors.append(
+                    RowError(
+                        line,
+                        "status",
+                        "An asset enters or leaves 'fault' through the hardware "
+                        "error check and its technician task, not an import.",
+                    )
+                )
+        for check, constraint in checks:
+            if check(merged) is False:
+                message = str(constraint.violation_error_message)
+                if constraint.name == "asset_target_within_limits" and have:
+                    message = (
+                        f"It is commanded {have['target_output_kw']:g} kW now, above "
+                        f"the new maximum of {merged['max_discharge_power']:g} kW: "
+                        "import again once the setpoint has ended."
+                    )
+                errors.append(RowError(line, "", message))
+        for name, message in asset_kind_errors(merged).items():
+            errors.append(RowError(line, name, message))
+        if len(errors) > before:
+            continue
+        owner = stored_owners.get(row.owner_email)
+        keys = {
+            "owner": owner["pk"] if owner else None,
+            "substation": substation and substation["pk"],
+        }
+        if have is None:
+            plan.creates.append((row, {**merged, **keys}))
+            outcome = "new"
+        elif (
+            any(merged[c] != have[c] for c in compared)
+            or keys["owner"] != have["owner_id"]
+            or keys["substation"] != have["substation_id"]
+        ):
+            plan.updates.append(
+                (row, {"pk": have["pk"], **{c: merged[c] for c in compared}, **keys})
+            )
+            outcome = "update"
+        else:
+            report.unchanged += 1
+            outcome = "skip"
+        if len(report.sample) < SAMPLE_ROWS:
+            report.sample.append((line, values["uid"], outcome))
+    if errors:  # refused: nothing would be written
+        report.unchanged = 0
+        report.sample.clear()
+    else:
+        report.created, report.updated = len(plan.creates), len(plan.updates)
+        report.owners_created = len(plan.new_owners)
+        report.owners_updated = len(plan.owner_updates)
+    return plan
+
+
+SAMPLE_ROWS = 100
+
+
+def _registry_lock() -> None:
+    """One import at a time (PostgreSQL; SQLite's writers are serialised)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [IMPORT_NAMESPACE])
+
+
+IMPORT_NAMESPACE = 1548  # advisory lock namespace (dermgmt.locks has 1547)
+
+
+def _write(plan: _Plan, report: ImportReport) -> None:
+    now = timezone.now()
+    if plan.new_owners:
+        insert_rows(
+            model=Owner,
+            fields=["email", "name", "phone", "sms_consent", "created_at"],
+            rows=[
+                (email, seen.name, seen.phone or "", False, now)
+                for email, seen in plan.new_owners.items()
+            ],
+        )
+        created = _by_key(Owner.objects.all(), "email", plan.new_owners, "pk")
+        for row, values in [*plan.creates, *plan.updates]:
+            if values["owner"] is None:
+                values["owner"] = created[row.owner_email]["pk"]
+    if plan.owner_updates:
+        pks, names, phones = zip(*plan.owner_updates, strict=True)
+        update_rows(model=Owner, pks=pks, columns={"name": names, "phone": phones})
+    if plan.creates:
+        fields = [*plan.creates[0][1]]
+        insert_rows(
+            model=DERAsset,
+            fields=[*fields, "setpoint_source", "created_at", "updated_at"],
+            rows=[
+                (*(values[f] for f in fields), SetpointSource.AUTO, now, now)
+                for _, values in plan.creates
+            ],
+        )
+    if plan.updates:
+        fields = [f for f in plan.updates[0][1] if f != "pk"]
+        update_rows(
+            model=DERAsset,
+            pks=[values["pk"] for _, values in plan.updates],
+            columns={
+                **{f: [values[f] for _, values in plan.updates] for f in fields},
+                "updated_at": [now] * len(plan.updates),
+            },
+        )
+
+
+def import_logged(*, user: User, file_name: str, report: ImportReport) -> None:
+    """The admin log's record of an import that wrote: who, when, file, counts."""
+    from django.contrib.admin.models import ADDITION, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    LogEntry.objects.create(
+        user=user,
+        content_type=ContentType.objects.get_for_model(DERAsset),
+        object_repr=f"CSV import {file_name}"[:200],
+        action_flag=ADDITION,
+        change_message=report.summary(),
+    )
