@@ -364,7 +364,7 @@ def assets_import(
     *,
     user: User | AnonymousUser | None = None,
     dry_run: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> ImportReport:
     """Validate the CSV file (its raw lines) and, if every row is valid and not
     `dry_run`, write it in one transaction. `user`: an owner's login may import

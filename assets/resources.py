@@ -120,7 +120,7 @@ def report_result(report: ImportReport) -> ReportResult:
     by_line: dict[int, dict[str, list[str]]] = {}
     for error in report.errors:
         if error.line == 1:
-            result.append_base_error(Error(f"Line {error.line}: {error.message}"))
+            result.append_base_error(Error(ValueError(f"Line 1: {error.message}")))
             continue
         field = error.column or NON_FIELD_ERRORS
         by_line.setdefault(error.line, {}).setdefault(field, []).append(error.message)

@@ -131,12 +131,14 @@ def asset_import_confirm(*, job: AssetImport) -> bool:
 
 def asset_import_run(*, import_id: int) -> str:
     """Validate (status validating) or import (status importing) a stored file,
-    recording progress and the outcome on the AssetImport."""
+    recording progress and the outcome on the AssetImport. The file (owners'
+    contact details) is deleted once no step needs it any more."""
     job = AssetImport.objects.select_related("user").get(pk=import_id)
     if job.status not in (AssetImportStatus.VALIDATING, AssetImportStatus.IMPORTING):
         return job.status
     writing = job.status == AssetImportStatus.IMPORTING
     rows = AssetImport.objects.filter(pk=job.pk)
+    outcome: dict[str, Any] = {"finished_at": timezone.now()}
     try:
         with job.file.open("rb") as lines:
             report = assets_import(
@@ -146,28 +148,31 @@ def asset_import_run(*, import_id: int) -> str:
                 progress=lambda n: rows.update(rows_read=n),
             )
     except Exception as error:
-        rows.update(
-            status=AssetImportStatus.FAILED,
-            summary=f"Failed: {error}"[:500],
-            finished_at=timezone.now(),
-        )
+        outcome |= {"status": AssetImportStatus.FAILED, "summary": f"Failed: {error}"}
         raise
-    if not report.ok:
-        status = AssetImportStatus.INVALID
-    elif writing:
-        status = AssetImportStatus.DONE
-        import_logged(user=job.user, file_name=job.file_name, report=report)
     else:
-        status = AssetImportStatus.VALID
-    rows.update(
-        status=status,
-        rows_read=report.rows,
-        summary=report.summary()[:500],
-        errors=[
-            [error.line, error.column, error.message]
-            for error in report.errors[:ERRORS_KEPT]
-        ],
-        error_count=len(report.errors),
-        finished_at=timezone.now() if status != AssetImportStatus.VALID else None,
-    )
+        if not report.ok:
+            status = AssetImportStatus.INVALID
+        elif writing:
+            status = AssetImportStatus.DONE
+            import_logged(user=job.user, file_name=job.file_name, report=report)
+        else:
+            status = AssetImportStatus.VALID
+            outcome["finished_at"] = None
+        outcome |= {
+            "status": status,
+            "rows_read": report.rows,
+            "summary": report.summary(),
+            "errors": [
+                [error.line, error.column, error.message]
+                for error in report.errors[:ERRORS_KEPT]
+            ],
+            "error_count": len(report.errors),
+        }
+    finally:
+        if outcome.get("status") != AssetImportStatus.VALID:
+            job.file.delete(save=False)
+            outcome["file"] = ""
+        outcome["summary"] = outcome.get("summary", "")[:500]
+        rows.update(**outcome)
     return status

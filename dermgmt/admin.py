@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
 from dermgmt.api.auth import token_create
@@ -74,3 +75,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
             revoked_at=timezone.now()
         )
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(LogEntry)
+class LogEntryAdmin(ReadOnlyAdmin):
+    """The admin log, for audit: who changed or imported what, and when (CSV
+    imports are one entry per file with its counts: docs/import.md). Superusers
+    only: it names objects of every owner."""
+
+    list_display = ["action_time", "user", "content_type", "object_repr", "action"]
+    list_filter = ["action_flag", "content_type"]
+    search_fields = ["object_repr", "change_message", "user__username"]
+    date_hierarchy = "action_time"
+    list_select_related = ["user", "content_type"]
+
+    @admin.display(description="what")
+    def action(self, entry: LogEntry) -> str:
+        return entry.get_change_message() or entry.get_action_flag_display()
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
