@@ -101,8 +101,9 @@ class ImportReport:
     owners_updated: int = 0
     dry_run: bool = False
     errors: list[RowError] = field(default_factory=list)
-    # The first rows' outcome, for a preview: (line, uid, "new"/"update"/"skip").
-    sample: list[tuple[int, str, str]] = field(default_factory=list)
+    # The first rows' outcome, for a preview: line, uid, "new" / "update" /
+    # "skip", and the columns an update changes.
+    sample: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -328,6 +329,14 @@ def predicate(q: Q) -> Predicate:
     return evaluate
 
 
+def first_field(q: Q) -> str:
+    """The first field a condition names: the column an error on it points at."""
+    child = q.children[0]
+    if isinstance(child, Q):
+        return first_field(child)
+    return child[0].split("__")[0]
+
+
 def _comparison(name: str, op: str, rhs: Any) -> Predicate:
     if op == "isnull":
         return lambda values: (values[name] is None) == bool(rhs)
@@ -380,6 +389,7 @@ def assets_import(
         return report
     scope = user_owner_id(user) if user is not None else None
     plan = _plan(rows, owners, report, scope)
+    report.errors.sort(key=lambda error: error.line)
     if report.errors or dry_run:
         return report
     with transaction.atomic():
@@ -556,7 +566,7 @@ def _plan(
         else None
     )
     checks = [
-        (predicate(constraint.condition), constraint)
+        (predicate(constraint.condition), constraint, first_field(constraint.condition))
         for constraint in DERAsset._meta.constraints
         if isinstance(constraint, CheckConstraint)
     ]
@@ -630,16 +640,17 @@ def _plan(
                         "error check and its technician task, not an import.",
                     )
                 )
-        for check, constraint in checks:
+        for check, constraint, column in checks:
             if check(merged) is False:
-                message = str(constraint.violation_error_message)
+                message = constraint.get_violation_error_message()
                 if constraint.name == "asset_target_within_limits" and have:
+                    column = "max_discharge_power"
                     message = (
                         f"It is commanded {have['target_output_kw']:g} kW now, above "
                         f"the new maximum of {merged['max_discharge_power']:g} kW: "
                         "import again once the setpoint has ended."
                     )
-                errors.append(RowError(line, "", message))
+                errors.append(RowError(line, column, message))
         for name, message in asset_kind_errors(merged).items():
             errors.append(RowError(line, name, message))
         if len(errors) > before:
@@ -649,23 +660,33 @@ def _plan(
             "owner": owner["pk"] if owner else None,
             "substation": substation and substation["pk"],
         }
+        changed = []
         if have is None:
             plan.creates.append((row, {**merged, **keys}))
             outcome = "new"
-        elif (
-            any(merged[c] != have[c] for c in compared)
-            or keys["owner"] != have["owner_id"]
-            or keys["substation"] != have["substation_id"]
-        ):
-            plan.updates.append(
-                (row, {"pk": have["pk"], **{c: merged[c] for c in compared}, **keys})
-            )
-            outcome = "update"
         else:
-            report.unchanged += 1
-            outcome = "skip"
+            changed = [c for c in compared if merged[c] != have[c]]
+            changed += [
+                column
+                for column, key in (
+                    ("owner_email", "owner"),
+                    ("substation", "substation"),
+                )
+                if keys[key] != have[f"{key}_id"]
+            ]
+            if changed:
+                plan.updates.append(
+                    (
+                        row,
+                        {"pk": have["pk"], **{c: merged[c] for c in compared}, **keys},
+                    )
+                )
+                outcome = "update"
+            else:
+                report.unchanged += 1
+                outcome = "skip"
         if len(report.sample) < SAMPLE_ROWS:
-            report.sample.append((line, values["uid"], outcome))
+            report.sample.append((line, values["uid"], outcome, ", ".join(changed)))
     if errors:  # refused: nothing would be written
         report.unchanged = 0
         report.sample.clear()

@@ -124,14 +124,16 @@ def report_result(report: ImportReport) -> ReportResult:
             continue
         field = error.column or NON_FIELD_ERRORS
         by_line.setdefault(error.line, {}).setdefault(field, []).append(error.message)
+    result.diff_headers = ["line", "uid", "changes"]
     for line, errors in by_line.items():
-        result.append_invalid_row(line, {}, ValidationError(errors))
-    result.diff_headers = ["line", "uid"]
+        result.append_invalid_row(
+            line, {"line": line, "uid": "", "changes": ""}, ValidationError(errors)
+        )
     kinds = {"new": RowResult.IMPORT_TYPE_NEW, "update": RowResult.IMPORT_TYPE_UPDATE}
-    for line, uid, outcome in report.sample:
+    for line, uid, outcome, changes in report.sample:
         row = RowResult()
         row.import_type = kinds.get(outcome, RowResult.IMPORT_TYPE_SKIP)
-        row.diff = [line, uid]
+        row.diff = [line, uid, changes]
         result.append_row_result(row)
     result.totals[RowResult.IMPORT_TYPE_NEW] = report.created
     result.totals[RowResult.IMPORT_TYPE_UPDATE] = report.updated
