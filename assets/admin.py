@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.http import Http404
 
 from assets.admin_imports import AssetImportExportMixin
 from assets.models import (
@@ -12,14 +14,18 @@ from assets.selectors import (
     assets_visible_to,
     owners_visible_to,
     telemetry_visible_to,
+    user_owner_id,
 )
 
 
 class OwnerScopedAdmin(admin.ModelAdmin):
     """An owner's login sees only that owner's rows; staff see all.
 
-    The rule lives in assets.selectors; this class only applies it to the list,
-    the change form (another owner's object is a 404) and foreign-key choices.
+    The rule lives in the selectors (`visible`); this class applies it to the
+    list, search, date drill-down, export and autocomplete (all read
+    get_queryset), to the change, history and delete views (another owner's
+    object is a 404, as a missing one), to foreign-key choices and to the
+    choices of filters on related models.
     """
 
     def visible(self, request):
@@ -28,12 +34,53 @@ class OwnerScopedAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return self.visible(request).select_related(*self.list_select_related or ())
 
+    def get_object(self, request, object_id, from_field=None):
+        """A 404 where Django would redirect with "doesn't exist": the same
+        answer for a missing object and for one this login may not see."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with this key.")
+        return obj
+
+    def get_list_filter(self, request):
+        """For an owner's login, a filter on a related model (substation, asset)
+        offers only what its own rows refer to, not every row of that model."""
+        filters = super().get_list_filter(request)
+        if user_owner_id(request.user) is None:
+            return filters
+        return [self.related_only(entry) for entry in filters]
+
+    def related_only(self, entry):
+        if isinstance(entry, str):
+            path = entry
+        elif (
+            isinstance(entry, list | tuple) and entry[1] is admin.RelatedFieldListFilter
+        ):
+            path = entry[0]
+        else:
+            return entry
+        if get_fields_from_path(self.model, path)[-1].is_relation:
+            return (path, admin.RelatedOnlyFieldListFilter)
+        return entry
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Owner:
             kwargs["queryset"] = owners_visible_to(user=request.user)
         elif db_field.related_model is DERAsset:
             kwargs["queryset"] = assets_visible_to(user=request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# What an owner's login may change on its own record; the rest is read-only for
+# it: the email is the imports' natural key, the login link is the back office's,
+# and sms_opted_out_at belongs to the STOP / START replies.
+OWNER_SELF_SERVICE = ["name", "phone", "sms_consent"]
+
+SMS_CONSENT_HELP = (
+    "The owner agrees to an SMS when their battery is discharged. While the "
+    "number has replied STOP, no SMS is sent even with consent: texting START "
+    "resumes them."
+)
 
 
 @admin.register(Owner)
@@ -46,6 +93,25 @@ class OwnerAdmin(OwnerScopedAdmin):
 
     def visible(self, request):
         return owners_visible_to(user=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        """Staff edit every field; an owner's login its contact details and SMS
+        consent only (an allow-list, so a new field starts read-only for it)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if user_owner_id(request.user) is None:
+            return fields
+        return fields + [
+            field.name
+            for field in self.opts.fields
+            if field.editable
+            and not field.primary_key
+            and field.name not in OWNER_SELF_SERVICE
+            and field.name not in fields
+        ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        help_texts = {"sms_consent": SMS_CONSENT_HELP, **kwargs.pop("help_texts", {})}
+        return super().get_form(request, obj, change, help_texts=help_texts, **kwargs)
 
 
 @admin.register(DERAsset)

@@ -45,6 +45,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     ASSET_OWNERS: [
         "assets.view_owner",
+        # their own record's name, phone and SMS consent: OwnerAdmin makes the
+        # rest read-only for them
+        "assets.change_owner",
         "assets.view_derasset",
         "assets.view_assettelemetry",
         "incidents.view_techniciantask",  # of their own assets

@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from assets.admin import DERAssetAdmin
+from assets.admin import DERAssetAdmin, OwnerScopedAdmin
 from assets.models import DERAsset
 from assets.selectors import owner_scoped
 from dermgmt.admin import ReadOnlyAdmin
@@ -95,7 +95,7 @@ class DispatchRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SetpointCommand)
-class SetpointCommandAdmin(ReadOnlyAdmin):
+class SetpointCommandAdmin(ReadOnlyAdmin, OwnerScopedAdmin):
     list_display = [
         "created_at",
         "asset",
@@ -114,9 +114,9 @@ class SetpointCommandAdmin(ReadOnlyAdmin):
     ordering = ["-created_at"]
     show_full_result_count = False
 
-    def get_queryset(self, request):
+    def visible(self, request):
         """An owner's login sees the setpoint history of its own assets."""
-        rows = super().get_queryset(request)
+        rows = SetpointCommand.objects.all()
         return owner_scoped(rows, user=request.user, owner_field="asset__owner_id")
 
 

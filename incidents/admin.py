@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
+from assets.admin import OwnerScopedAdmin
 from dermgmt.admin import ReadOnlyAdmin
 from incidents import services
 from incidents.models import (
@@ -33,6 +34,10 @@ class TaskInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def get_queryset(self, request):
+        """Only the tasks this login may see (an owner's: of its own assets)."""
+        return super().get_queryset(request) & tasks_visible_to(user=request.user)
 
 
 @admin.register(GridIncident)
@@ -106,7 +111,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(TechnicianTask)
-class TechnicianTaskAdmin(admin.ModelAdmin):
+class TechnicianTaskAdmin(OwnerScopedAdmin):
     list_display = [
         "pk",
         "priority",
@@ -142,7 +147,7 @@ class TechnicianTaskAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [name for name in fields if name != "notes"]
 
-    def get_queryset(self, request):
+    def visible(self, request):
         return tasks_visible_to(user=request.user)
 
     def has_add_permission(self, request):
@@ -201,7 +206,7 @@ class TechnicianTaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(ReadOnlyAdmin, OwnerScopedAdmin):
     """The outbox: read-only, with a resend action for failed rows."""
 
     list_display = [
@@ -221,7 +226,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     actions = ["resend"]
     show_full_result_count = False
 
-    def get_queryset(self, request):
+    def visible(self, request):
         return notifications_visible_to(user=request.user)
 
     def has_resend_permission(self, request) -> bool:

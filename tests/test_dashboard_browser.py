@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -18,37 +17,14 @@ from dispatch.models import DispatchRun
 from dispatch.services import cycle_run
 from forecasting.services import forecast_run
 from grid.models import GridReading, Substation
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import admin_login, chromium_launched, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the live server's thread
 
 
 @pytest.fixture
 def browser(tmp_path, monkeypatch):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(name, str(tmp_path))
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls
-    # from the test body are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        yield chromium
-        chromium.close()
+    yield from chromium_launched(tmp_path, monkeypatch)
 
 
 def demo_now() -> None:
@@ -78,10 +54,7 @@ def test_an_operator_sees_the_grid_and_it_refreshes(live_server, browser, settin
     settings.DASHBOARD_REFRESH_S = 1
     demo_now()
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/?next=/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "demo-operator-1")
-    page.click("input[type=submit]")
+    admin_login(page, live_server.url, "operator", "demo-operator-1", next_url="/")
     page.wait_for_selector("#substations .card")
     assert page.title() == "Grid operations · dermgmt"
 
@@ -119,6 +92,4 @@ def test_an_operator_sees_the_grid_and_it_refreshes(live_server, browser, settin
     )
     frequency.filter(has_text="59.812 Hz").wait_for(timeout=10_000)
 
-    screenshots = Path(settings.BASE_DIR) / "var" / "screenshots"
-    screenshots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=screenshots / "dashboard.png", full_page=True)
+    screenshot(page, "dashboard.png")

@@ -107,7 +107,7 @@ def test_an_owner_sees_only_the_tasks_of_their_own_assets(client, owner_user, ta
     assert [t.pk for t in page.context["cl"].result_list] == [own.pk]
     assert "claim" not in str(page.context["action_form"])
     stranger = client.get(f"{TASKS}{task.pk}/change/")
-    assert stranger.status_code == 302  # the admin's "does not exist" redirect
+    assert stranger.status_code == 404  # as a missing task (OwnerScopedAdmin)
     assert client.get(f"{TASKS}{own.pk}/change/").status_code == 200
 
 
