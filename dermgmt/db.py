@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, cast
 
 from django.db import connection, transaction
@@ -48,7 +48,11 @@ def prepared(field: Field, values: Sequence[Any]) -> list[Any]:
 
 
 def update_rows(
-    *, model: type[Model], pks: Sequence[int], columns: dict[str, Sequence[Any]]
+    *,
+    model: type[Model],
+    pks: Sequence[int],
+    columns: dict[str, Sequence[Any]],
+    ready: Collection[str] = (),
 ) -> int:
     """Set per-row values on many rows of `model` in one statement; return rows changed.
 
@@ -56,7 +60,9 @@ def update_rows(
     `UPDATE ... FROM unnest(...)` (typed arrays, one round trip whatever the row
     count); SQLite `UPDATE ... FROM (VALUES ...)` in chunks under its parameter
     limit. A column with the same value on every row is set once (`SET c = %s`).
-    Unlike `bulk_update` it builds no per-row `CASE WHEN`.
+    Unlike `bulk_update` it builds no per-row `CASE WHEN`. Columns in `ready`
+    hold values already as the database stores them (checked by the caller), and
+    skip the field's preparation.
     """
     if not pks:
         return 0
@@ -67,7 +73,7 @@ def update_rows(
     varying: list[tuple[Field, list[Any]]] = []
     for name, raw in columns.items():
         field = cast(Field, meta.get_field(name))
-        values = prepared(field, raw)
+        values = list(raw) if name in ready else prepared(field, raw)
         if all(value == values[0] for value in values):
             uniform.append((field, values[0]))
         else:
@@ -137,6 +143,7 @@ def insert_rows(
     fields: Sequence[str],
     rows: Sequence[Sequence[Any]],
     skip_existing: bool = False,
+    ready: Collection[str] = (),
 ) -> int:
     """Append many rows to `model`'s table; return how many were given.
 
@@ -148,6 +155,7 @@ def insert_rows(
     PostgreSQL a COPY straight in under a savepoint, and only if that hits an
     existing row, COPY into a temporary table and one INSERT ... ON CONFLICT DO
     NOTHING (call it inside a transaction); on SQLite INSERT OR IGNORE.
+    Columns in `ready` are taken as the database stores them (see update_rows).
     """
     if not rows:
         return 0
@@ -157,8 +165,10 @@ def insert_rows(
     names = ", ".join(quote(str(column.column)) for column in columns)
     table = quote(meta.db_table)
     by_column = [
-        prepared(column, values)
-        for column, values in zip(columns, zip(*rows, strict=True), strict=True)
+        list(values) if name in ready else prepared(column, values)
+        for name, column, values in zip(
+            fields, columns, zip(*rows, strict=True), strict=True
+        )
     ]
     table_rows = list(zip(*by_column, strict=True))
     with connection.cursor() as cursor:

@@ -11,6 +11,9 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.db.models import CheckConstraint
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from assets.imports import COLUMNS, assets_import, export_rows
 from assets.models import AssetStatus, DERAsset, Owner
@@ -367,3 +370,68 @@ def test_the_command_prints_every_bad_row_and_fails(grid, tmp_path, capsys):
     ]
     with pytest.raises(CommandError, match="may not import"):
         call_command("import_assets", str(path), "--user", make_user("op").username)
+
+
+# --- the model's check constraints, evaluated in Python ---------------------------
+
+LIMITED = [
+    "max_discharge_power",
+    "max_charge_power_kw",
+    "energy_capacity_kwh",
+    "state_of_charge",
+    "min_soc_reserve",
+    "target_output_kw",
+]
+NULLABLE = [
+    "ramp_limit_kw_per_s",
+    "pv_dc_kwp",
+    "pv_tilt_deg",
+    "pv_azimuth_deg",
+    "pv_ac_limit_kw",
+    "wind_rated_kw",
+]
+number = st.floats(min_value=-50, max_value=500, allow_nan=False)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    values=st.fixed_dictionaries(
+        {
+            **{name: number for name in LIMITED},
+            **{name: st.none() | number for name in NULLABLE},
+        }
+    )
+)
+def test_the_import_judges_a_row_as_the_database_does(values):
+    """Safety: the import refuses exactly the rows the database's check
+    constraints would (limits of power, energy, state of charge, reserve,
+    setpoint within the maximum), NULLs included, so no file can bring a
+    battery beyond its limits and no valid row is refused."""
+    from django.db import IntegrityError, transaction
+
+    from assets.imports import predicate
+
+    checks = [
+        predicate(c.condition)
+        for c in DERAsset._meta.constraints
+        if isinstance(c, CheckConstraint)
+    ]
+    accepted_here = all(check(values) is not False for check in checks)
+    owner = Owner.objects.get_or_create(email="p@example.org", name="P")[0]
+    substation = make_substation()
+    try:
+        with transaction.atomic():
+            DERAsset.objects.create(
+                uid="prop", name="x", kind="battery", owner=owner,
+                substation=substation, **values,
+            )  # fmt: skip
+            accepted_there = True
+            transaction.set_rollback(True)
+    except IntegrityError:
+        accepted_there = False
+    assert accepted_here == accepted_there, values
