@@ -18,6 +18,7 @@ import csv
 import json
 import math
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -28,7 +29,10 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.core.validators import (
     MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
     ProhibitNullCharactersValidator,
+    RegexValidator,
 )
 from django.db import connection, transaction
 from django.db.models import (
@@ -225,7 +229,7 @@ def converter(model_field: Field, *, text: bool = False) -> Converter:
     # Django's validators, less the two checked here faster: the length, and NUL
     # characters (a file holding one is refused whole).
     validators = [
-        validator
+        plain(validator)
         for validator in model_field.validators
         if not isinstance(
             validator, MaxLengthValidator | ProhibitNullCharactersValidator
@@ -263,6 +267,35 @@ def converter(model_field: Field, *, text: bool = False) -> Converter:
         return value
 
     return convert
+
+
+def plain(validator: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A regex or bound validator as a direct check: the same rule and message,
+    without its per-call set-up (a lazily compiled regex, a params dict)."""
+    if isinstance(validator, RegexValidator):
+        regex = re.compile(validator.regex.pattern, validator.regex.flags)
+        inverse = validator.inverse_match
+
+        def check_regex(value: Any) -> None:
+            if bool(regex.search(str(value))) == inverse:
+                raise ValidationError(
+                    validator.message, validator.code, {"value": value}
+                )
+
+        return check_regex
+    if type(validator) in (MinValueValidator, MaxValueValidator) and not callable(
+        validator.limit_value
+    ):
+        limit = validator.limit_value
+        beyond = operator.lt if type(validator) is MinValueValidator else operator.gt
+
+        def check_limit(value: Any) -> None:
+            if beyond(value, limit):
+                params = {"limit_value": limit, "show_value": value, "value": value}
+                raise ValidationError(validator.message, validator.code, params)
+
+        return check_limit
+    return validator
 
 
 def _float(cell: str) -> float:
@@ -386,46 +419,46 @@ def converters() -> dict[str, Converter]:
     return out
 
 
-# Check constraints as Python predicates: True, False, or None (unknown, as SQL
-# has it when a NULL is compared; a CHECK fails only on False).
-OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "exact": operator.eq,
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
-Predicate = Callable[[Mapping[str, Any]], bool | None]
+# Check constraints in Python. SQL compares NULL as unknown, and a CHECK refuses
+# a row only when its condition is FALSE (not unknown): each condition is compiled
+# once into a plain Python expression that is true exactly when SQL would find it
+# FALSE, or TRUE (with `want`), without three-valued logic at run time.
+OPERATORS = {"exact": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def predicate(q: Q) -> Predicate:
-    parts: list[Predicate] = []
-    for child in q.children:
-        if isinstance(child, Q):
-            parts.append(predicate(child))
-            continue
-        lookup, rhs = child
-        name, _, op = lookup.rpartition("__")
-        if op not in OPERATORS and op != "isnull":
-            name, op = lookup, "exact"
-        parts.append(_comparison(name, op, rhs))
+def violated(q: Q) -> Callable[[Mapping[str, Any]], bool]:
+    """A function of a row's values: True where the database would refuse it."""
+    return eval(
+        f"lambda v: {_condition(q, want=False)}", {}
+    )  # our own constraints' Q, never input
 
-    deciding = q.connector != Q.AND  # the value that settles it: False for AND
-    negated = q.negated
 
-    def evaluate(values: Mapping[str, Any]) -> bool | None:
-        unknown = False
-        for part in parts:
-            result = part(values)
-            if result is None:
-                unknown = True
-            elif result is deciding:
-                return not result if negated else result
-        if unknown:
-            return None
-        return deciding if negated else not deciding
+def _condition(q: Q, *, want: bool) -> str:
+    """Python source: whether `q` is SQL-TRUE (want) or SQL-FALSE (not want)."""
+    inner = want != q.negated
+    parts = [
+        _condition(child, want=inner) if isinstance(child, Q) else _leaf(child, inner)
+        for child in q.children
+    ]
+    # AND is TRUE when all are TRUE and FALSE when any is FALSE; OR the other way.
+    joiner = " and " if (q.connector == Q.AND) == inner else " or "
+    return "(" + joiner.join(parts) + ")"
 
-    return evaluate
+
+def _leaf(child: tuple[str, Any], want: bool) -> str:
+    lookup, rhs = child
+    name, _, op = lookup.rpartition("__")
+    if op not in OPERATORS and op != "isnull":
+        name, op = lookup, "exact"
+    left = f"v[{name!r}]"
+    if op == "isnull":
+        return f"({left} is None)" if bool(rhs) == want else f"({left} is not None)"
+    right = f"v[{rhs.name!r}]" if isinstance(rhs, F) else repr(rhs)
+    known = f"{left} is not None" + (
+        f" and {right} is not None" if isinstance(rhs, F) else ""
+    )
+    comparison = f"{left} {OPERATORS[op]} {right}"
+    return f"({known} and {'' if want else 'not '}({comparison}))"
 
 
 def first_field(q: Q) -> str:
@@ -434,19 +467,6 @@ def first_field(q: Q) -> str:
     if isinstance(child, Q):
         return first_field(child)
     return child[0].split("__")[0]
-
-
-def _comparison(name: str, op: str, rhs: Any) -> Predicate:
-    if op == "isnull":
-        return lambda values: (values[name] is None) == bool(rhs)
-    compare = OPERATORS[op]
-
-    def evaluate(values: Mapping[str, Any]) -> bool | None:
-        left = values[name]
-        right = values[rhs.name] if isinstance(rhs, F) else rhs
-        return None if left is None or right is None else compare(left, right)
-
-    return evaluate
 
 
 # --- The import ------------------------------------------------------------------
@@ -678,7 +698,7 @@ def _plan(
         else None
     )
     checks = [
-        (predicate(constraint.condition), constraint, first_field(constraint.condition))
+        (violated(constraint.condition), constraint, first_field(constraint.condition))
         for constraint in DERAsset._meta.constraints
         if isinstance(constraint, CheckConstraint)
     ]
@@ -752,8 +772,8 @@ def _plan(
                         "error check and its technician task, not an import.",
                     )
                 )
-        for check, constraint, column in checks:
-            if check(merged) is False:
+        for refused, constraint, column in checks:
+            if refused(merged):
                 message = constraint.get_violation_error_message()
                 if constraint.name == "asset_target_within_limits" and have:
                     column = "max_discharge_power"
@@ -774,7 +794,8 @@ def _plan(
         }
         changed = []
         if have is None:
-            plan.creates.append((row, {**merged, **keys}))
+            merged.update(keys)  # a new dict for each new row
+            plan.creates.append((row, merged))
             outcome = "new"
         else:
             changed = [c for c in compared if merged[c] != have[c]]
@@ -840,29 +861,62 @@ def _statistics_refreshed(model, added: int) -> None:
     statistics make PostgreSQL plan them again, with the index."""
     if connection.vendor == "postgresql" and added >= ANALYZE_AFTER_ROWS:
         with connection.cursor() as cursor:
+            # A small sample: the row count is what the plans need; autovacuum
+            # gathers the full statistics later.
+            cursor.execute("SET LOCAL default_statistics_target = 10")
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+            cursor.execute("RESET default_statistics_target")
 
 
 ANALYZE_AFTER_ROWS = 1_000
 
 
+def _ids_reserved(model, count: int) -> list[int]:
+    """PostgreSQL: `count` primary keys taken from the table's sequence in one
+    query, so the rows are written with their keys and need no reading back.
+    SQLite: [] (its rows are read back by natural key)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
+            "FROM generate_series(1, %s)",
+            [model._meta.db_table, count],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
+
+
 def _write(plan: _Plan, report: ImportReport) -> None:
     now = timezone.now()
     if plan.new_owners:
+        ids = _ids_reserved(Owner, len(plan.new_owners))
+        fields = ["email", "name", "phone", "sms_consent", "created_at"]
+        rows = [
+            (email, seen.name, seen.phone or "", False, now)
+            for email, seen in plan.new_owners.items()
+        ]
         insert_rows(
             model=Owner,
-            fields=["email", "name", "phone", "sms_consent", "created_at"],
+            fields=[*fields, "id"] if ids else fields,
             ready={"phone"},  # E.164 text already, checked by _owner_phone
-            rows=[
-                (email, seen.name, seen.phone or "", False, now)
-                for email, seen in plan.new_owners.items()
-            ],
+            rows=[(*row, pk) for row, pk in zip(rows, ids, strict=True)]
+            if ids
+            else rows,
         )
         _statistics_refreshed(Owner, len(plan.new_owners))
-        created = _by_key(Owner.objects.all(), "email", plan.new_owners, "pk")
+        created = (
+            dict(zip(plan.new_owners, ids, strict=True))
+            if ids
+            else {
+                email: row["pk"]
+                for email, row in _by_key(
+                    Owner.objects.all(), "email", plan.new_owners, "pk"
+                ).items()
+            }
+        )
         for row, values in [*plan.creates, *plan.updates]:
             if values["owner"] is None:
-                values["owner"] = created[row.owner_email]["pk"]
+                values["owner"] = created[row.owner_email]
     if plan.owner_updates:
         pks, names, phones = zip(*plan.owner_updates, strict=True)
         update_rows(
@@ -873,12 +927,13 @@ def _write(plan: _Plan, report: ImportReport) -> None:
         )
     if plan.creates:
         fields = [*plan.creates[0][1]]
+        given = operator.itemgetter(*fields)
         insert_rows(
             model=DERAsset,
             fields=[*fields, "setpoint_source", "created_at", "updated_at"],
             ready=TEXT_AS_IS,
             rows=[
-                (*(values[f] for f in fields), SetpointSource.AUTO, now, now)
+                (*given(values), SetpointSource.AUTO, now, now)
                 for _, values in plan.creates
             ],
         )

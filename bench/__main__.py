@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench.report",
     "bench.api",
     "bench.dashboard",
+    "bench.imports",
 ]
 
 
