@@ -213,8 +213,7 @@ def converter(model_field: Field, *, text: bool = False) -> Converter:
     choices, length and validators. Plain text and numbers take a fast path (a
     100,000-row file has two million cells); any other field goes through its own
     `to_python`, `validate` and `run_validators`."""
-    empty: Any = "" if model_field.empty_strings_allowed else None
-    allows_empty = model_field.null or (model_field.blank and empty == "")
+    allows_empty, empty = empty_cell(model_field)
     parse: Callable[[str], Any] | None
     if isinstance(model_field, FloatField):
         parse = _float
@@ -296,6 +295,12 @@ def plain(validator: Callable[[Any], None]) -> Callable[[Any], None]:
 
         return check_limit
     return validator
+
+
+def empty_cell(model_field: Field) -> tuple[bool, Any]:
+    """Whether an empty cell is allowed in the field's column, and its value."""
+    empty: Any = "" if model_field.empty_strings_allowed else None
+    return bool(model_field.null or (model_field.blank and empty == "")), empty
 
 
 def _float(cell: str) -> float:
@@ -530,8 +535,13 @@ def _read(
     _check_header(header)
     index = {name: i for i, name in enumerate(header)}
     convert = converters()
+    # (name, index, converter, the value of an allowed empty cell, else Invalid):
+    # most cells of a file are empty columns of other kinds, taken without a call.
     asset_columns = [
-        (name, index[name], convert[name]) for name in ASSET_COLUMNS if name in index
+        (name, index[name], convert[name], empty if allowed else Invalid)
+        for name in ASSET_COLUMNS
+        if name in index
+        for allowed, empty in [empty_cell(cast(Field, DERAsset._meta.get_field(name)))]
     ]
     owner_columns = [(name, index.get(name), convert[name]) for name in OWNER_COLUMNS]
     width = len(header)
@@ -550,9 +560,13 @@ def _read(
             continue
         values: dict[str, Any] = {}
         bad = False
-        for name, i, conv in asset_columns:
+        for name, i, conv, empty in asset_columns:
+            cell = cells[i]
+            if not cell and empty is not Invalid:
+                values[name] = empty
+                continue
             try:
-                values[name] = conv(cells[i])
+                values[name] = conv(cell)
             except Invalid as error:
                 errors.append(RowError(line, name, str(error)))
                 bad = True
