@@ -806,7 +806,7 @@ def _plan(
             "owner": owner["pk"] if owner else None,
             "substation": substation and substation["pk"],
         }
-        changed = []
+        changed: list[str] = []
         if have is None:
             merged.update(keys)  # a new dict for each new row
             plan.creates.append((row, merged))
@@ -912,7 +912,7 @@ def _write(plan: _Plan, report: ImportReport) -> None:
         insert_rows(
             model=Owner,
             fields=[*fields, "id"] if ids else fields,
-            ready={"phone"},  # E.164 text already, checked by _owner_phone
+            ready={"email", "name", "phone"},  # checked text (phone: E.164)
             rows=[(*row, pk) for row, pk in zip(rows, ids, strict=True)]
             if ids
             else rows,
