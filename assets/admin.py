@@ -32,7 +32,9 @@ class OwnerScopedAdmin(admin.ModelAdmin):
         raise NotImplementedError
 
     def get_queryset(self, request):
-        return self.visible(request).select_related(*self.list_select_related or ())
+        rows = self.visible(request).select_related(*self.list_select_related or ())
+        ordering = self.get_ordering(request)  # as ModelAdmin's: autocomplete pages
+        return rows.order_by(*ordering) if ordering else rows
 
     def get_object(self, request, object_id, from_field=None):
         """A 404 where Django would redirect with "doesn't exist": the same
