@@ -477,7 +477,7 @@ def first_field(q: Q) -> str:
 # --- The import ------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     line: int
     values: dict[str, Any]  # asset fields given in the file, converted
@@ -485,7 +485,7 @@ class _Row:
     substation: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _OwnerSeen:
     line: int
     name: str | None
@@ -570,17 +570,18 @@ def _read(
             except Invalid as error:
                 errors.append(RowError(line, name, str(error)))
                 bad = True
-        owner: dict[str, Any] = {}
+        owner: list[Any] = []  # email, name, phone (None: column absent or bad)
         for name, i, conv in owner_columns:
             if i is None:
-                owner[name] = None
+                owner.append(None)
                 continue
             try:
-                owner[name] = conv(cells[i])
+                owner.append(conv(cells[i]))
             except Invalid as error:
-                owner[name] = None
+                owner.append(None)
                 errors.append(RowError(line, name, str(error)))
                 bad = True
+        email, owner_name, owner_phone = owner
         uid = values.get("uid")
         if uid:
             if uid in first_line:
@@ -592,17 +593,14 @@ def _read(
                 bad = True
             else:
                 first_line[uid] = line
-        email = owner["owner_email"]
         if email:
             seen = owners.get(email)
             if seen is None:
-                owners[email] = _OwnerSeen(
-                    line, owner["owner_name"], owner["owner_phone"]
-                )
-            else:
+                owners[email] = _OwnerSeen(line, owner_name, owner_phone)
+            elif seen.name != owner_name or seen.phone != owner_phone:
                 for name, mine, theirs in (
-                    ("owner_name", owner["owner_name"], seen.name),
-                    ("owner_phone", owner["owner_phone"], seen.phone),
+                    ("owner_name", owner_name, seen.name),
+                    ("owner_phone", owner_phone, seen.phone),
                 ):
                     if mine != theirs:
                         errors.append(
@@ -612,7 +610,7 @@ def _read(
                                 f"Differs from line {seen.line} for the same owner.",
                             )
                         )
-                        bad = True
+                bad = True
         if not bad:
             substation = convert["substation"](cells[index["substation"]])
             rows.append(_Row(line, values, email, substation))
