@@ -215,28 +215,12 @@ def counts() -> tuple[int, int]:
 
 # --- The floor -------------------------------------------------------------------
 
-ASSET_FIELDS = [
-    "uid",
-    "name",
-    "kind",
-    "status",
-    "latitude",
-    "longitude",
-    "protocol",
-    "max_discharge_power",
-    "max_charge_power_kw",
-    "energy_capacity_kwh",
-    "state_of_charge",
-    "min_soc_reserve",
-    "ramp_limit_kw_per_s",
-    "pv_dc_kwp",
-    "pv_tilt_deg",
-    "pv_azimuth_deg",
-    "pv_ac_limit_kw",
-    "wind_rated_kw",
-    "wind_hub_height_m",
-    "wind_turbine_type",
-]
+
+def asset_fields() -> list[str]:
+    """The import's asset columns but the power curve (written as JSON apart)."""
+    from assets.imports import ASSET_COLUMNS
+
+    return [c for c in ASSET_COLUMNS if c != "wind_power_curve"]
 
 
 def floor_copy(records: list[dict[str, Any]], substation_pks: dict[str, int]) -> None:
@@ -245,6 +229,7 @@ def floor_copy(records: list[dict[str, Any]], substation_pks: dict[str, int]) ->
     from django.utils import timezone
 
     now = timezone.now()
+    fields = asset_fields()
     owners = {r["owner_email"]: (r["owner_name"], r["owner_phone"]) for r in records}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -260,7 +245,7 @@ def floor_copy(records: list[dict[str, Any]], substation_pks: dict[str, int]) ->
             for email, (name, phone) in owners.items():
                 copy.write_row((owner_pks[email], email, name, phone, False, now))
         with cursor.copy(
-            f"COPY assets_derasset ({', '.join(ASSET_FIELDS)}, wind_power_curve, "
+            f"COPY assets_derasset ({', '.join(fields)}, wind_power_curve, "
             "owner_id, substation_id, target_output_kw, setpoint_source, "
             "created_at, updated_at) FROM STDIN"
         ) as copy:
@@ -268,7 +253,7 @@ def floor_copy(records: list[dict[str, Any]], substation_pks: dict[str, int]) ->
                 curve = r["wind_power_curve"]
                 copy.write_row(
                     (
-                        *(r[f] for f in ASSET_FIELDS),
+                        *(r[f] for f in fields),
                         None if curve is None else json.dumps(curve),
                         owner_pks[r["owner_email"]],
                         substation_pks[r["substation"]],
