@@ -356,9 +356,7 @@ def export_rows(assets: QuerySet[DERAsset]) -> Iterator[list[str]]:
     no change at all."""
     lookups = {
         **{name: name for name in ASSET_COLUMNS},
-        "owner_email": "owner__email",
-        "owner_name": "owner__name",
-        "owner_phone": "owner__phone",
+        **{column: f"owner__{name}" for column, name in OWNER_COLUMNS.items()},
         "substation": "substation__code",
     }
     yield list(COLUMNS)
@@ -417,9 +415,13 @@ def converters() -> dict[str, Converter]:
         name: converter(cast(Field, meta.get_field(name)), text=name in TEXT_COLUMNS)
         for name in ASSET_COLUMNS
     }
-    out["owner_email"] = cached(converter(Owner._meta.get_field("email")))
-    out["owner_name"] = cached(converter(Owner._meta.get_field("name"), text=True))
-    out["owner_phone"] = cached(_owner_phone)
+    for column, name in OWNER_COLUMNS.items():
+        owner_field = cast(Field, Owner._meta.get_field(name))
+        out[column] = cached(
+            _owner_phone
+            if name == "phone"
+            else converter(owner_field, text=column in TEXT_COLUMNS)
+        )
     out["substation"] = lambda cell: unescaped(cell)[0]
     return out
 
@@ -433,9 +435,8 @@ OPERATORS = {"exact": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 def violated(q: Q) -> Callable[[Mapping[str, Any]], bool]:
     """A function of a row's values: True where the database would refuse it."""
-    return eval(
-        f"lambda v: {_condition(q, want=False)}", {}
-    )  # our own constraints' Q, never input
+    # Source built from our own models' constraints, never from input.
+    return eval(f"lambda v: {_condition(q, want=False)}", {})
 
 
 def _condition(q: Q, *, want: bool) -> str:
@@ -498,11 +499,13 @@ def assets_import(
     user: User | AnonymousUser | None = None,
     dry_run: bool = False,
     progress: Callable[[int], object] | None = None,
+    file_name: str = "",
 ) -> ImportReport:
     """Validate the CSV file (its raw lines) and, if every row is valid and not
-    `dry_run`, write it in one transaction. `user`: an owner's login may import
-    only its own assets (None: the command, unrestricted). `progress(rows)` is
-    called every few thousand rows read."""
+    `dry_run`, write it in one transaction, recorded in the admin log as
+    `user`'s import of `file_name`. `user`: an owner's login may import only its
+    own assets (None: the command without --user, unrestricted and unlogged).
+    `progress(rows)` is called every few thousand rows read."""
     report = ImportReport(dry_run=dry_run)
     try:
         rows, owners = _read(lines, report, progress)
@@ -519,6 +522,8 @@ def assets_import(
     with transaction.atomic():
         _registry_lock()
         _write(plan, report)
+        if user is not None and user.is_authenticated:
+            _logged(user=user, file_name=file_name, report=report)
     return report
 
 
@@ -661,7 +666,7 @@ def _by_key(queryset: QuerySet, key: str, keys: Iterable[str], *fields: str) -> 
     # PostgreSQL: the keys as one array parameter (a list of 100,000 is slow to
     # build as `IN (%s, ...)`); SQLite: in chunks under its parameter limit.
     postgresql = connection.vendor == "postgresql"
-    step = len(keys) or 1 if postgresql else KEY_CHUNK
+    step = (len(keys) or 1) if postgresql else KEY_CHUNK
     for start in range(0, len(keys), step):
         chunk = keys[start : start + step]
         wanted = RawSQL("SELECT unnest(%s::text[])", [chunk]) if postgresql else chunk
@@ -962,7 +967,7 @@ def _write(plan: _Plan, report: ImportReport) -> None:
         )
 
 
-def import_logged(*, user: User, file_name: str, report: ImportReport) -> None:
+def _logged(*, user: User, file_name: str, report: ImportReport) -> None:
     """The admin log's record of an import that wrote: who, when, file, counts."""
     from django.contrib.admin.models import ADDITION, LogEntry
     from django.contrib.contenttypes.models import ContentType

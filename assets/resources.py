@@ -23,7 +23,6 @@ from assets.imports import (
     ImportReport,
     assets_import,
     export_rows,
-    import_logged,
 )
 from assets.models import DERAsset, Owner
 from grid.models import Substation
@@ -94,9 +93,7 @@ class AssetResource(resources.ModelResource):
             if isinstance(dataset, AssetFile)
             else [line.encode() + b"\n" for line in dataset.export("csv").splitlines()]
         )
-        report = assets_import(lines, user=user, dry_run=dry_run)
-        if report.ok and not dry_run and user is not None:
-            import_logged(user=user, file_name=file_name, report=report)
+        report = assets_import(lines, user=user, dry_run=dry_run, file_name=file_name)
         return report_result(report)
 
     def export(self, queryset=None, **kwargs) -> tablib.Dataset:

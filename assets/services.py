@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets import tasks
-from assets.imports import assets_import, import_logged
+from assets.imports import assets_import
 from assets.models import (
     AssetImport,
     AssetImportStatus,
@@ -146,6 +146,7 @@ def asset_import_run(*, import_id: int) -> str:
                 user=job.user,
                 dry_run=not writing,
                 progress=lambda n: rows.update(rows_read=n),
+                file_name=job.file_name,
             )
     except Exception as error:
         outcome |= {"status": AssetImportStatus.FAILED, "summary": f"Failed: {error}"}
@@ -155,7 +156,6 @@ def asset_import_run(*, import_id: int) -> str:
             status = AssetImportStatus.INVALID
         elif writing:
             status = AssetImportStatus.DONE
-            import_logged(user=job.user, file_name=job.file_name, report=report)
         else:
             status = AssetImportStatus.VALID
             outcome["finished_at"] = None

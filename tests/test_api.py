@@ -229,14 +229,7 @@ def test_a_technician_sees_tasks_and_assets_but_not_owners_or_ingest(technician)
     ]
     assert [a["uid"] for a in listed(api.get("/api/v1/assets/"))] == [battery.uid]
     assert api.get("/api/v1/owners/").status_code == 403
-    sensor = make_sensor(battery.substation)
-    reading = {
-        "sensor": sensor.uid,
-        "measured_at": timezone.now().isoformat(),
-        "frequency_hz": 60.0,
-        "voltage_pu": 1.0,
-        "load_kw": 10.0,
-    }
+    reading = reading_item(make_sensor(battery.substation), timezone.now())
     response = api.post("/api/v1/grid-readings/", reading, format="json")
     assert response.status_code == 403
     assert not GridReading.objects.exists()
@@ -253,13 +246,7 @@ def test_a_read_token_cannot_ingest_or_command_a_setpoint(operator):
     sensor = make_sensor(battery.substation)
     api, _ = with_token(operator, "read")
     assert api.get("/api/v1/grid-readings/").status_code == 200
-    reading = {
-        "sensor": sensor.uid,
-        "measured_at": timezone.now().isoformat(),
-        "frequency_hz": 60.0,
-        "voltage_pu": 1.0,
-        "load_kw": 10.0,
-    }
+    reading = reading_item(sensor, timezone.now())
     ingest = api.post("/api/v1/grid-readings/", reading, format="json")
     assert ingest.status_code == 403
     assert "lacks the 'ingest' scope" in ingest.json()["detail"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from assets.imports import assets_import, import_logged
+from assets.imports import assets_import
 
 
 class Command(BaseCommand):
@@ -40,7 +40,11 @@ class Command(BaseCommand):
         try:
             with open(file, "rb") as lines:
                 report = assets_import(
-                    lines, user=login, dry_run=dry_run, progress=progress
+                    lines,
+                    user=login,
+                    dry_run=dry_run,
+                    progress=progress,
+                    file_name=file,
                 )
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
@@ -48,6 +52,4 @@ class Command(BaseCommand):
             self.stderr.write(str(error))
         if not report.ok:
             raise CommandError(report.summary())
-        if login is not None and not dry_run:
-            import_logged(user=login, file_name=file, report=report)
         self.stdout.write(report.summary())
