@@ -38,6 +38,7 @@ from forecasting.models import WeatherForecast
 from forecasting.services import weather_forecasts_store
 from grid.models import GridReading, GridSensor, Substation
 from grid.services import readings_record
+from incidents.rules import RANGE_B_PU
 
 PROVIDER = "simulator"
 TELEMETRY_SLICES = 6  # each asset reports every 6th tick (30 s at a 5 s tick)
@@ -87,7 +88,7 @@ def next_reading(
     peak_kw = substation.import_capacity_kw * 1.08
     load = peak_kw * load_profile(local_hour) * (1 + rng.gauss(0, 0.01))
     voltage = 1.035 - 0.06 * load / peak_kw + rng.gauss(0, 0.002)
-    in_swell = previous is not None and previous[1] > 1.058
+    in_swell = previous is not None and previous[1] > RANGE_B_PU[1]
     if (in_swell and rng.random() < 0.9) or rng.random() < SWELL_PROBABILITY:
         voltage = rng.uniform(1.062, 1.075)
     return GridReading(

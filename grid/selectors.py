@@ -29,6 +29,18 @@ class GridStatus:
         return self.age_s > max_age_s
 
 
+def datetime_from_db(value: datetime | str) -> datetime:
+    """An aware datetime from a raw SQL row (SQLite returns text, naive UTC)."""
+    if not isinstance(value, datetime):
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise ValueError(f"not a datetime: {value!r}")
+        value = parsed
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
 LATEST_READING_SQL = """
 SELECT measured_at, frequency_hz, voltage_pu, load_kw
   FROM {table}
@@ -55,10 +67,7 @@ def grid_status(*, substation_id: int, now: datetime) -> GridStatus | None:
     if row is None:
         return None
     measured_at, frequency_hz, voltage_pu, load_kw = row
-    if not isinstance(measured_at, datetime):  # SQLite returns text
-        measured_at = parse_datetime(measured_at)
-    if timezone.is_naive(measured_at):
-        measured_at = timezone.make_aware(measured_at, UTC)
+    measured_at = datetime_from_db(measured_at)
     return GridStatus(
         substation_id=substation_id,
         measured_at=measured_at,
@@ -67,6 +76,44 @@ def grid_status(*, substation_id: int, now: datetime) -> GridStatus | None:
         load_kw=load_kw,
         age_s=(now - measured_at).total_seconds(),
     )
+
+
+@dataclass(frozen=True)
+class ReadingValues:
+    """What one grid reading says, for the rules that judge it."""
+
+    measured_at: datetime
+    voltage_pu: float
+    frequency_hz: float
+
+
+READINGS_AFTER_SQL = """
+SELECT measured_at, voltage_pu, frequency_hz
+  FROM {table}
+ WHERE substation_id = %s AND measured_at > %s AND measured_at <= %s
+ ORDER BY measured_at DESC
+ LIMIT %s
+"""
+
+
+def readings_after(
+    *, substation_id: int, after: datetime, until: datetime, limit: int
+) -> list[ReadingValues]:
+    """The readings of any sensor of the substation measured in (after, until],
+    oldest first; at most the newest `limit` of them.
+
+    One index range scan on (substation, -measured_at), in SQL for the same
+    reason as `grid_status`: the incident evaluation runs it in every cycle.
+    """
+    sql = READINGS_AFTER_SQL.format(table=GridReading._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [substation_id, adapt(after), adapt(until), limit])
+        rows = cursor.fetchall()
+    return [
+        ReadingValues(datetime_from_db(measured_at), voltage_pu, frequency_hz)
+        for measured_at, voltage_pu, frequency_hz in reversed(rows)
+    ]
 
 
 def fleet_zone() -> ZoneInfo:

@@ -55,7 +55,8 @@ class GridIncident(models.Model):
     cleared_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the grid last came back to nominal; reset if it leaves again.",
+        help_text="Start of the hold: when the grid was seen back to nominal; "
+        "reset if it leaves again or the substation goes blind.",
     )
     resolved_at = models.DateTimeField(
         null=True,
@@ -100,6 +101,26 @@ class GridIncident(models.Model):
         if self.resolved_at is None:
             return None
         return (self.resolved_at - self.opened_at).total_seconds()
+
+
+class ReadingWatermark(models.Model):
+    """How far incident evaluation has read a substation's grid readings.
+
+    One row per substation, moved forward by each evaluation that saw a new
+    reading: the readings measured after it are the ones not evaluated yet, and
+    it is the predecessor of the first of them (a gap longer than the policy's
+    `max_reading_age_s` is a blind spell, which restarts a hold).
+    """
+
+    substation = models.OneToOneField(
+        Substation, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    evaluated_until = models.DateTimeField(
+        help_text="measured_at of the newest grid reading evaluated."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.substation_id} evaluated until {self.evaluated_until}"
 
 
 class ActiveAlert(models.Model):

@@ -1,6 +1,7 @@
 """When the grid is abnormal, and how badly: pure functions (no database).
 
-Each rule turns what a cycle saw into a `Finding` for one incident kind:
+Each rule turns what a grid reading or a cycle saw into a `Finding` for one
+incident kind:
 nominal (an open incident may start its hold toward archiving), a deviation
 (not worth an incident, but an open one stays open) or a severity (open or
 worsen an incident). The bands are the standards' (docs/incidents.md).
@@ -9,12 +10,17 @@ worsen an incident). The bands are the standards' (docs/incidents.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from incidents.models import IncidentKind, IncidentSeverity
 
-# ANSI C84.1 service voltage, per unit of nominal.
-RANGE_A_PU = (0.95, 1.05)
-RANGE_B_PU = (0.917, 1.058)
+# ANSI C84.1-2020 service voltage ranges, defined in volts on the 120-V base
+# (Range A 114-126 V, Range B 110-127 V), so the per-unit edges are exact.
+BASE_V = 120.0
+RANGE_A_V = (114.0, 126.0)
+RANGE_B_V = (110.0, 127.0)
+RANGE_A_PU = (RANGE_A_V[0] / BASE_V, RANGE_A_V[1] / BASE_V)  # 0.95-1.05 pu
+RANGE_B_PU = (RANGE_B_V[0] / BASE_V, RANGE_B_V[1] / BASE_V)  # 0.916667-1.058333 pu
 # IEEE 1547-2018 voltage trip settings (category II defaults): first and fast.
 UNDER_VOLTAGE_TRIP_PU = (0.70, 0.45)
 OVER_VOLTAGE_TRIP_PU = (1.10, 1.20)
@@ -53,6 +59,12 @@ class Observation:
     requirement_kw: float | None = None  # None: dispatch did not evaluate it
     deficit_kw: float | None = None
 
+    @property
+    def fresh(self) -> bool:
+        """The cycle saw a reading no older than the policy allows."""
+        age = self.reading_age_s
+        return age is not None and age <= self.max_reading_age_s
+
 
 def _trip_severity(beyond_first: bool, beyond_fast: bool) -> IncidentSeverity:
     if beyond_fast:
@@ -77,7 +89,8 @@ def voltage_finding(*, voltage_pu: float) -> Finding:
     return Finding(
         IncidentKind.VOLTAGE,
         v,
-        f"{text}, outside ANSI C84.1 Range B ({RANGE_B_PU[0]}-{RANGE_B_PU[1]} pu)",
+        f"{text}, outside ANSI C84.1 Range B "
+        f"({RANGE_B_PU[0]:.4f}-{RANGE_B_PU[1]:.4f} pu)",
         severity=severity,
     )
 
@@ -142,24 +155,24 @@ def insufficient_finding(*, requirement_kw: float, deficit_kw: float) -> Finding
     )
 
 
-def findings(observation: Observation) -> list[Finding]:
-    """Every finding one cycle's observation supports.
+def reading_findings(
+    *, voltage_pu: float, frequency_hz: float, nominal_hz: float
+) -> list[Finding]:
+    """What one grid reading says about voltage and frequency."""
+    return [
+        voltage_finding(voltage_pu=voltage_pu),
+        frequency_finding(frequency_hz=frequency_hz, nominal_hz=nominal_hz),
+    ]
 
-    A stale or missing reading says nothing about voltage or frequency: those
-    incidents neither open nor move toward archiving until a fresh reading.
-    """
+
+def cycle_findings(observation: Observation) -> list[Finding]:
+    """What one cycle says about itself: how old its reading is and, when it
+    evaluated dispatch, whether the fleet covers the need. Voltage and frequency
+    come from the readings themselves (`reading_findings`), every one of them."""
     o = observation
-    stale = stale_finding(reading_age_s=o.reading_age_s, max_age_s=o.max_reading_age_s)
-    found = [stale]
-    if stale.nominal:
-        if o.voltage_pu is not None:
-            found.append(voltage_finding(voltage_pu=o.voltage_pu))
-        if o.frequency_hz is not None:
-            found.append(
-                frequency_finding(
-                    frequency_hz=o.frequency_hz, nominal_hz=o.nominal_frequency_hz
-                )
-            )
+    found = [
+        stale_finding(reading_age_s=o.reading_age_s, max_age_s=o.max_reading_age_s)
+    ]
     if o.requirement_kw is not None and o.deficit_kw is not None:
         found.append(
             insufficient_finding(
@@ -167,6 +180,14 @@ def findings(observation: Observation) -> list[Finding]:
             )
         )
     return found
+
+
+def continues(previous_at: datetime | None, at: datetime, *, max_age_s: float) -> bool:
+    """Whether a reading at `at` continues the observation of the one before it:
+    no more than `max_age_s` apart. A longer gap is a blind spell."""
+    if previous_at is None:
+        return False
+    return (at - previous_at).total_seconds() <= max_age_s
 
 
 def worse(kind: str, value: float, than: float, *, nominal: float) -> bool:

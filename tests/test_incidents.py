@@ -18,7 +18,7 @@ from incidents.models import (
     IncidentSeverity,
     IncidentStatus,
 )
-from incidents.rules import Observation
+from incidents.rules import RANGE_A_PU, RANGE_B_PU, Observation
 from incidents.services import incidents_evaluate
 from tests.conftest import make_fleet, make_reading, make_substation
 
@@ -57,7 +57,9 @@ class Grid:
 
 
 def test_one_voltage_excursion_is_one_incident_archived_after_the_hold():
-    """1.00 pu -> 1.07 pu for 3 cycles -> 1.03 pu for 6 minutes."""
+    """1.00 pu -> 1.07 pu for 3 cycles -> 1.03 pu for 6 minutes. A voltage
+    incident carries the times of the readings (1 s before their cycle); it is
+    archived by the cycle that sees 300 s of nominal readings."""
     grid = Grid()
     grid.cycle(voltage_pu=1.00)
     assert not grid.incidents().exists()
@@ -70,19 +72,19 @@ def test_one_voltage_excursion_is_one_incident_archived_after_the_hold():
     assert incident.status == IncidentStatus.OPEN
     assert incident.severity == IncidentSeverity.MODERATE  # outside B, below 1.10
     assert incident.worst_value == pytest.approx(1.07)
-    assert incident.opened_at == START + timedelta(seconds=10)
+    assert incident.opened_at == START + timedelta(seconds=10 - 1)
 
-    back_at = grid.t + timedelta(seconds=CYCLE_S)
+    back_at = grid.t + timedelta(seconds=CYCLE_S)  # the cycle; its reading 1 s before
     grid.cycle_for(295, voltage_pu=1.03)  # inside Range A, hold not over yet
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.RESOLVED
-    assert incident.cleared_at == back_at
+    assert incident.cleared_at == back_at - timedelta(seconds=1)
     assert grid.alerts().count() == 1
 
     grid.cycle_for(65, voltage_pu=1.03)  # 6 minutes in all
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.ARCHIVED
-    assert incident.resolved_at == back_at
+    assert incident.resolved_at == back_at - timedelta(seconds=1)
     assert incident.archived_at == back_at + timedelta(seconds=300)
     assert not grid.alerts().exists()
     assert grid.incidents().count() == 1
@@ -193,7 +195,7 @@ def test_the_database_refuses_a_second_live_incident_of_a_kind():
 VOLTAGES = st.lists(
     st.one_of(
         st.floats(0.40, 1.25),
-        st.sampled_from([0.917, 0.95, 1.05, 1.058, 1.10, 1.20]),  # band edges
+        st.sampled_from([*RANGE_A_PU, *RANGE_B_PU, 1.10, 1.20]),  # band edges
     ),
     min_size=1,
     max_size=60,
@@ -209,7 +211,8 @@ VOLTAGES = st.lists(
 def test_incident_bookkeeping_holds_for_any_voltage_sequence(voltages, hold_cycles):
     """Whatever the voltages: at most one live incident, exactly one alert per
     live incident, severity never falls, and archiving only after `hold` cycles
-    inside Range A."""
+    inside Range A (resolved at the first of those readings, 1 s before its
+    cycle)."""
     substation = make_substation()
     hold_s = hold_cycles * CYCLE_S
     nominal_run = 0
@@ -228,7 +231,7 @@ def test_incident_bookkeeping_holds_for_any_voltage_sequence(voltages, hold_cycl
             hold_s=hold_s,
             now=now,
         )
-        in_range_a = 0.95 <= voltage_pu <= 1.05
+        in_range_a = RANGE_A_PU[0] <= voltage_pu <= RANGE_A_PU[1]
         nominal_run = nominal_run + 1 if in_range_a else 0
         incidents = GridIncident.objects.filter(substation=substation)
         live = incidents.exclude(status=IncidentStatus.ARCHIVED)
@@ -243,6 +246,6 @@ def test_incident_bookkeeping_holds_for_any_voltage_sequence(voltages, hold_cycl
             severities[incident.pk] = incident.severity
             if incident.archived_at == now:  # archived by this very step
                 assert nominal_run >= hold_cycles + 1
-                assert incident.resolved_at == now - timedelta(seconds=hold_s)
-        if not (0.917 <= voltage_pu <= 1.058):
+                assert incident.resolved_at == now - timedelta(seconds=hold_s + 1)
+        if not (RANGE_B_PU[0] <= voltage_pu <= RANGE_B_PU[1]):
             assert live.filter(status=IncidentStatus.OPEN).count() == 1
