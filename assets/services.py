@@ -4,7 +4,7 @@ and importing big CSV files in the background."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,55 @@ from assets.models import (
 from dermgmt.db import update_rows
 from dermgmt.ingest import Checker, as_items, lookup_keys
 
+# --- Plausibility: what an asset can report (docs/api.md) --------------------------
+# Telemetry beyond these is a broken meter or a unit mistake (W sent as kW is 1000x),
+# never the asset: let through, 1e308 kW of PV broke the forecasts (issue 16).
+
+# Output: an inverter rides through brief overloads of 110-150 % of its rating and a
+# meter errs by a few %, so 1.5x the asset's largest rating (discharge, charge, PV
+# DC or AC, wind: SunSpec WMax and its kin) covers both; the floor lets an asset
+# registered without a rating (a flexible load) report a household's connection.
+OUTPUT_MAX_RATING_MULTIPLE = 1.5
+OUTPUT_MAX_FLOOR_KW = 10.0
+OUTPUT_WHY = (
+    f"{OUTPUT_MAX_RATING_MULTIPLE:g} x the asset's largest power rating "
+    f"+ {OUTPUT_MAX_FLOOR_KW:g} kW"
+)
+# State of charge: 0-100 %, as the model's constraint (telemetry_soc_0_100).
+RATING_FIELDS = [
+    "max_discharge_power",
+    "max_charge_power_kw",
+    "pv_dc_kwp",
+    "pv_ac_limit_kw",
+    "wind_rated_kw",
+]
+
+
+def output_limit_kw(ratings: Sequence[float | None]) -> float:
+    """The largest |output_kw| an asset with these RATING_FIELDS can report."""
+    rating = max((kw for kw in ratings if kw is not None), default=0.0)
+    return OUTPUT_MAX_RATING_MULTIPLE * rating + OUTPUT_MAX_FLOOR_KW
+
+
+def telemetry_check(
+    check: Checker, values: Mapping[str, Any], limit_kw: float | None
+) -> dict[str, float | None]:
+    """The numbers of one telemetry row, each recorded on `check` as an error
+    unless finite and plausible for its asset (`limit_kw`, `output_limit_kw`;
+    None when the asset is unknown: any finite output)."""
+    return {
+        "output_kw": check.number(
+            values,
+            "output_kw",
+            low=None if limit_kw is None else -limit_kw,
+            high=limit_kw,
+            why=OUTPUT_WHY,
+        ),
+        "state_of_charge": check.number(
+            values, "state_of_charge", low=0, high=100, required=False
+        ),
+    }
+
 
 @transaction.atomic
 def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
@@ -31,9 +80,23 @@ def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
     Re-sent telemetry (same asset and `measured_at`) is ignored. An asset's
     `last_telemetry_at`, `state_of_charge` and `last_error_code` only move to a
     newer measurement, so late-arriving old telemetry never rolls the registry
-    back. (The cycle acts on `last_error_code`: step 7.)
-    Returns the number of rows given.
+    back. (The cycle acts on `last_error_code`: step 7.) A row that is not
+    plausible for its asset (`telemetry_check`) refuses the batch: BatchInvalid,
+    nothing written. Returns the number of rows given.
     """
+    stored = {
+        pk: (last_at, last_soc, output_limit_kw(ratings))
+        for pk, last_at, last_soc, *ratings in DERAsset.objects.filter(
+            pk__in={row.asset_id for row in telemetry}
+        ).values_list("pk", "last_telemetry_at", "state_of_charge", *RATING_FIELDS)
+    }
+    check = Checker(timezone.now())
+    for check.index, row in enumerate(telemetry):
+        asset = stored.get(row.asset_id)
+        numbers = telemetry_check(check, vars(row), asset[2] if asset else None)
+        for name, value in numbers.items():
+            setattr(row, name, value)
+    check.done()
     AssetTelemetry.objects.bulk_create(
         telemetry, ignore_conflicts=True, batch_size=2000
     )
@@ -42,15 +105,14 @@ def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
         seen = newest.get(row.asset_id)
         if seen is None or row.measured_at > seen.measured_at:
             newest[row.asset_id] = row
-    stored = DERAsset.objects.filter(pk__in=newest).values_list(
-        "pk", "last_telemetry_at", "state_of_charge"
-    )
     pks: list[int] = []
     seen_at: list[datetime] = []
     soc: list[float] = []
     error_code: list[int | None] = []
-    for pk, last_at, last_soc in stored:
-        row = newest[pk]
+    for pk, row in newest.items():
+        if pk not in stored:
+            continue
+        last_at, last_soc, _ = stored[pk]
         if last_at is not None and row.measured_at <= last_at:
             continue
         pks.append(pk)
@@ -74,25 +136,27 @@ def telemetry_ingest(*, data: Any, now: datetime | None = None) -> int:
     it (re-sent rows are skipped). Raises BatchInvalid with every item's errors,
     having written nothing. Items: asset (uid), measured_at (ISO 8601 with
     offset), output_kw (negative: charging), optional state_of_charge (%) and
-    error_code (a known hardware error code)."""
+    error_code (a known hardware error code); each number finite and plausible
+    for the asset (`telemetry_check`)."""
     items = as_items(data)
     check = Checker(now or timezone.now())
-    assets = dict(
-        DERAsset.objects.filter(uid__in=lookup_keys(items, "asset")).values_list(
-            "uid", "pk"
-        )
-    )
+    ids: dict[str, int] = {}
+    limits: dict[int, float] = {}
+    for uid, pk, *ratings in DERAsset.objects.filter(
+        uid__in=lookup_keys(items, "asset")
+    ).values_list("uid", "pk", *RATING_FIELDS):
+        ids[uid], limits[pk] = pk, output_limit_kw(ratings)
     codes = dict(HardwareErrorCode.objects.values_list("code", "pk"))
     values: list[dict[str, Any]] = []
     for check.index, item in enumerate(items):
         code = item.get("error_code")
+        asset_id = check.known(item, "asset", ids)
         values.append(
             {
-                "asset_id": check.known(item, "asset", assets),
+                "asset_id": asset_id,
                 "measured_at": check.moment(item, "measured_at"),
-                "output_kw": check.number(item, "output_kw"),
-                "state_of_charge": check.number(
-                    item, "state_of_charge", low=0, high=100, required=False
+                **telemetry_check(
+                    check, item, None if asset_id is None else limits[asset_id]
                 ),
                 "error_code_id": None
                 if code is None

@@ -2,7 +2,8 @@
 
 A fixed number of queries whatever the number of substations, runs or alerts:
 the newest reading and run of every substation by subquery, the last hour per
-minute grouped in SQL, lists capped.
+minute grouped in SQL, lists capped. Never NaN or Infinity (not JSON: the page
+would stay on "Loading..."): a non-finite figure is null, shown as "—".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assets.models import AssetKind, DERAsset
+from dermgmt.api.renderers import finite
 from dispatch.models import DispatchPolicy, DispatchRun
 from forecasting.models import EnergyForecast
 from grid.models import GridReading, Substation
@@ -40,17 +42,21 @@ def dashboard(*, now: datetime | None = None) -> dict[str, Any]:
         site["sparkline"] = sparks.get(
             site["id"], {"frequency_hz": [], "voltage_pu": []}
         )
-    return {
-        "now": now.isoformat(),
-        "time_zone": str(fleet_zone()),
-        "substations": substations,
-        "fleet": fleet_totals(substations),
-        "alerts": alerts(),
-        "tasks": open_tasks(),
-        "runs": last_runs(),
-        "forecast": forecast_window(now=now),
-        "report": yesterdays_report(),
-    }
+    # A sum of stored figures can still overflow (rows from before the ingest's
+    # bounds): the page and its JSON get null for it, never Infinity.
+    return finite(
+        {
+            "now": now.isoformat(),
+            "time_zone": str(fleet_zone()),
+            "substations": substations,
+            "fleet": fleet_totals(substations),
+            "alerts": alerts(),
+            "tasks": open_tasks(),
+            "runs": last_runs(),
+            "forecast": forecast_window(now=now),
+            "report": yesterdays_report(),
+        }
+    )
 
 
 def substations_now(*, now: datetime) -> list[dict[str, Any]]:

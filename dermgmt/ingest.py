@@ -3,12 +3,17 @@ written, with an error per item and field (docs/api.md).
 
 A value that breaks a physical limit of the model is refused here with the same
 bounds the database enforces (the constants live beside the constraints), so
-the whole batch is refused, never half-written.
+the whole batch is refused, never half-written. Every number must be finite; the
+services add the bounds that depend on the row (what is plausible at a
+substation, for an asset: `grid.services.reading_check`,
+`assets.services.telemetry_check`).
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,32 +43,35 @@ class Checker:
 
     def number(
         self,
-        item: dict,
+        item: Mapping[str, Any],
         field: str,
         *,
         low: float | None = None,
         high: float | None = None,
         required: bool = True,
+        why: str = "",
     ) -> float | None:
+        """The item's finite number in [low, high] (`why` says where the bounds
+        come from, in the error), or None with an error recorded. -0.0 comes
+        back as 0.0, so a signed zero goes no further than here."""
         value = item.get(field)
-        if value is None:
-            if required:
-                self.fail(field, "This field is required.")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(field, "A number is required.")
-            return None
-        try:
-            value = float(value)
-        except OverflowError:  # an integer too large for a float
-            value = math.inf
+        if type(value) is not float:  # JSON's integers, and what is no number
+            if value is None:
+                if required:
+                    self.fail(field, "This field is required.")
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.fail(field, f"A number is required, not {reprlib.repr(value)}.")
+                return None
+            try:
+                value = float(value)
+            except OverflowError:  # an integer too large for a float
+                value = math.inf
+        value += 0.0  # -0.0 + 0.0 is 0.0
         if not math.isfinite(value):
-            self.fail(field, "A finite number is required.")
+            self.fail(field, f"A finite number is required, not {value}.")
         elif (low is not None and value < low) or (high is not None and value > high):
-            bounds = (
-                f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-            )
-            self.fail(field, f"{value:g} is out of range: must be {bounds}.")
+            self.fail(field, f"{value:g} is out of range: {bounds(low, high, why)}.")
         return value
 
     def moment(self, item: dict, field: str) -> datetime | None:
@@ -101,6 +109,15 @@ class Checker:
     def done(self) -> None:
         if self.errors:
             raise BatchInvalid(self.errors)
+
+
+def bounds(low: float | None, high: float | None, why: str) -> str:
+    """'must be between 0 and 10 (why)', for an error message."""
+    if low is not None and high is not None:
+        rule = f"between {low:g} and {high:g}"
+    else:
+        rule = f">= {low:g}" if low is not None else f"<= {high:g}"
+    return f"must be {rule} ({why})" if why else f"must be {rule}"
 
 
 def lookup_keys(items: list[dict], field: str) -> list[str]:

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from assets.models import AssetKind, AssetStatus, AssetTelemetry, DERAsset
+from assets.services import RATING_FIELDS, output_limit_kw
 from forecasting.models import (
     WEATHER_COLUMNS,
     EnergyForecast,
@@ -268,16 +269,32 @@ CORRECTION_MIN_KWH = 0.5
 
 def actuals_record(*, substation: Substation, since: datetime, until: datetime) -> int:
     """Mean measured PV and wind output of each finished bucket in [since, until),
-    from telemetry, onto every forecast row of that bucket. Returns buckets."""
+    from telemetry, onto every forecast row of that bucket. Returns buckets.
+
+    Each row counts at most what its asset can give (the ingest's plausibility
+    bound, `output_limit_kw`), and a NaN not at all: a row stored before that
+    bound, or by a door around it, of 1e308 kW summed to an infinite actual,
+    which no JSON can carry (issue 16).
+    """
     rows = AssetTelemetry.objects.filter(
         asset__substation=substation,
         asset__kind__in=[AssetKind.PV, AssetKind.WIND],
         measured_at__gte=since,
         measured_at__lt=until,
-    ).values_list("asset_id", "asset__kind", "measured_at", "output_kw")
-    frame = pd.DataFrame(list(rows), columns=["asset", "kind", "at", "kw"])
+    ).values_list(
+        "asset_id",
+        "asset__kind",
+        "measured_at",
+        "output_kw",
+        *(f"asset__{name}" for name in RATING_FIELDS),
+    )
+    frame = pd.DataFrame(
+        [(*row[:4], output_limit_kw(row[4:])) for row in rows],
+        columns=["asset", "kind", "at", "kw", "limit_kw"],
+    )
     if frame.empty:
         return 0
+    frame["kw"] = frame["kw"].clip(-frame["limit_kw"], frame["limit_kw"])
     frame["bucket"] = pd.to_datetime(frame["at"], utc=True).dt.floor(BUCKET)
     per_asset = frame.groupby(["bucket", "kind", "asset"])["kw"].mean().clip(lower=0)
     per_kind = per_asset.groupby(["bucket", "kind"]).sum().unstack(fill_value=0.0)

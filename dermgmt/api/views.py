@@ -13,11 +13,14 @@ from django_filters import IsoDateTimeFilter
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import filters, pagination, serializers, status, viewsets
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from assets.selectors import owner_scoped
 from dermgmt.api.permissions import ApiPermission, read_or
+from dermgmt.api.renderers import FiniteJSONRenderer
 from dermgmt.ingest import BatchInvalid
 from dermgmt.models import ApiScope
 
@@ -53,6 +56,8 @@ class ApiViewSet(viewsets.GenericViewSet):
     that belong to an owner, `owner_field`: an owner's login sees its own."""
 
     permission_classes = [ApiPermission]
+    # Never NaN or Infinity in a response: null instead (dermgmt/api/renderers.py).
+    renderer_classes = [FiniteJSONRenderer, BrowsableAPIRenderer]
     filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
     pagination_class = Page
     owner_field: str | None = None
@@ -166,12 +171,21 @@ BatchErrors = inline_serializer(
 )
 
 
+class IngestJSONParser(JSONParser):
+    """JSON that may hold NaN, Infinity or -Infinity (Python's json.dumps writes
+    them by default): read as floats, so that the ingest's checker refuses them
+    with the item and field, instead of a parse error for the whole body."""
+
+    strict = False
+
+
 class IngestViewSet(TimeSeriesViewSet):
     """A time series that integrations also write: POST one object or a list
     of up to 10,000, validated as a whole by `ingest` (a service taking `data`),
     re-sent items skipped; an invalid batch changes nothing (400, per item)."""
 
     write_scope = ApiScope.INGEST
+    parser_classes = [IngestJSONParser, FormParser, MultiPartParser]
     throttled_actions = {"create": "ingest"}
     ingest = staticmethod(lambda *, data: 0)  # subclasses: staticmethod(service)
 
