@@ -175,7 +175,8 @@ class DERAsset(models.Model):
     ramp_limit_kw_per_s = models.FloatField(
         null=True,
         blank=True,
-        help_text="setGradW as kW per second; empty means no limit.",
+        help_text="setGradW as kW per second: how fast the output may rise. "
+        "0: it cannot rise; empty: unknown, no limit applied.",
     )
     target_output_kw = models.FloatField(
         default=0.0,

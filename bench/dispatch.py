@@ -78,10 +78,12 @@ def floor_cycle(substation, now: datetime) -> None:
         cursor.execute(
             "INSERT INTO dispatch_dispatchrun (substation_id, slot_at, started_at, "
             "outcome, detail, assets_active, capacity_nameplate_kw, "
-            "capacity_available_kw, manual_kw, frequency_response_kw, requirement_kw, "
-            "imbalance_kw, volt_watt_factor, command_kw, assets_commanded, "
+            "capacity_available_kw, capacity_kw, limited_by_energy, "
+            "limited_by_ramp, limited_by_volt_watt, manual_kw, over_frequency_kw, "
+            "load_need_kw, frequency_response_kw, requirement_kw, imbalance_kw, "
+            "volt_watt_factor, held, command_kw, assets_commanded, "
             "setpoints_changed) VALUES (%s, %s, %s, 'dispatched', '', %s, 0, 0, 0, "
-            "0, 0, 0, 1, 0, 0, 0) RETURNING id",
+            "0, 0, 0, 0, 0, 0, 0, 0, 0, 1, false, 0, 0, 0) RETURNING id",
             [substation.pk, now - timedelta(days=3650), now, len(ids)],
         )
         (run_id,) = cursor.fetchone()

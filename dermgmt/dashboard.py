@@ -136,7 +136,7 @@ def cycle_now(run, *, now: datetime, cycle_s: int) -> dict:
         "age_s": round(age_s, 1),
         "outcome": run.outcome,
         "nameplate_kw": run.capacity_nameplate_kw,
-        "available_kw": run.capacity_available_kw,
+        "available_kw": run.capacity_kw,  # C: what the fleet can give now
         "command_kw": run.command_kw,
         "manual_kw": run.manual_kw,
         "requirement_kw": run.requirement_kw,

@@ -143,31 +143,39 @@ def dispatch_day(
     under = np.clip(-deviation[at] - policy.deadband_hz, 0, None)
     command = np.minimum(capacity, capacity * under / (policy.droop * f0))
     command = np.where(command >= policy.min_change_kw, np.round(command, 2), 0.0)
+    changed = np.diff(command, prepend=0.0) != 0
     runs = DispatchRun.objects.bulk_create(
         [
             DispatchRun(
                 substation=substation,
                 slot_at=start + timedelta(seconds=float(t)),
                 started_at=start + timedelta(seconds=float(t)),
-                outcome=Outcome.DISPATCHED if kw > 0 else Outcome.UNCHANGED,
+                outcome=Outcome.DISPATCHED if change else Outcome.UNCHANGED,
                 frequency_hz=f0 + float(deviation[i]),
                 voltage_pu=float(voltage[i]),
                 load_kw=float(load[i]),
                 assets_active=len(batteries),
                 capacity_nameplate_kw=capacity,
                 capacity_available_kw=capacity,
+                capacity_kw=capacity,
+                frequency_response_kw=float(kw),
+                requirement_kw=float(kw),
+                imbalance_kw=float(kw) - capacity,
+                held=bool(kw > 0 and not change),
                 command_kw=float(kw),
                 assets_commanded=len(batteries) if kw > 0 else 0,
             )
-            for t, i, kw in zip(runs_t, at, command, strict=True)
+            for t, i, kw, change in zip(runs_t, at, command, changed, strict=True)
         ],
         batch_size=BATCH,
     )
-    changes = np.flatnonzero(np.diff(command, prepend=0.0) != 0)
+    # A setpoint per battery at each change, and a refresh at each held cycle
+    # (as the cycle writes them): the audit integrates to the energy in force.
+    written = np.flatnonzero(changed | (command > 0))
     setpoints, telemetry = [], []
-    for change in changes:
-        when = start + timedelta(seconds=float(runs_t[change]))
-        previous = command[change - 1] if change else 0.0
+    for index in written:
+        when = start + timedelta(seconds=float(runs_t[index]))
+        previous = command[index - 1] if index else 0.0
         for pk, max_kw in batteries:
             share = max_kw / capacity
             setpoints.append(
@@ -175,16 +183,20 @@ def dispatch_day(
                     asset_id=pk,
                     created_at=when,
                     previous_kw=float(previous * share),
-                    new_kw=float(command[change] * share),
-                    reason=SetpointReason.CYCLE,
+                    new_kw=float(command[index] * share),
+                    reason=SetpointReason.CYCLE
+                    if changed[index]
+                    else SetpointReason.REFRESH,
                     expires_at=when + timedelta(seconds=policy.setpoint_lifetime_s),
                 )
             )
+            if not changed[index]:
+                continue
             telemetry.append(
                 AssetTelemetry(
                     asset_id=pk,
                     measured_at=when + timedelta(seconds=1),
-                    output_kw=float(command[change] * share),
+                    output_kw=float(command[index] * share),
                 )
             )
     SetpointCommand.objects.bulk_create(setpoints, batch_size=BATCH)

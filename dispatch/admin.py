@@ -11,6 +11,7 @@ from assets.admin import DERAssetAdmin, OwnerScopedAdmin
 from assets.models import DERAsset
 from assets.selectors import owner_scoped
 from dermgmt.admin import ReadOnlyAdmin
+from dispatch.explain import run_explanation
 from dispatch.models import (
     DispatchPolicy,
     DispatchPolicyChange,
@@ -81,7 +82,7 @@ class DispatchRunAdmin(ReadOnlyAdmin):
         "frequency_hz",
         "voltage_pu",
         "load_kw",
-        "capacity_available_kw",
+        "capacity_kw",
         "requirement_kw",
         "command_kw",
         "assets_commanded",
@@ -92,6 +93,24 @@ class DispatchRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "slot_at"
     ordering = ["-slot_at"]
     show_full_result_count = False
+    readonly_fields = ["why"]
+    fieldsets = [
+        (None, {"fields": ["why"]}),
+        (
+            "What the cycle saw, decided and did",
+            {
+                "fields": [
+                    field.name
+                    for field in DispatchRun._meta.fields
+                    if field.name != "id"
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="Why")
+    def why(self, obj: DispatchRun) -> str:
+        return run_explanation(obj)
 
 
 @admin.register(SetpointCommand)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -18,6 +18,7 @@ from dermgmt.api.views import (
     time_window,
 )
 from dermgmt.models import ApiScope
+from dispatch.explain import run_explanation
 from dispatch.models import DispatchPolicy, DispatchRun, SetpointCommand
 from dispatch.services import POLICY_FIELDS, setpoint_command_manual
 
@@ -43,6 +44,7 @@ class DispatchPolicyViewSet(ReadOnlyViewSet):
 
 class DispatchRunSerializer(serializers.ModelSerializer):
     substation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    explanation = serializers.SerializerMethodField()
 
     class Meta:
         model = DispatchRun
@@ -62,15 +64,28 @@ class DispatchRunSerializer(serializers.ModelSerializer):
             "assets_active",
             "capacity_nameplate_kw",
             "capacity_available_kw",
+            "capacity_kw",
+            "limited_by_energy",
+            "limited_by_ramp",
+            "limited_by_volt_watt",
             "manual_kw",
+            "over_frequency_kw",
+            "load_need_kw",
             "frequency_response_kw",
             "requirement_kw",
             "imbalance_kw",
             "volt_watt_factor",
+            "held",
             "command_kw",
             "assets_commanded",
             "setpoints_changed",
+            "explanation",
         ]
+
+    @extend_schema_field(serializers.CharField())
+    def get_explanation(self, run: DispatchRun) -> str:
+        """Why the run commanded what it did, in plain words."""
+        return run_explanation(run)
 
 
 class DispatchRunFilter(django_filters.FilterSet):
@@ -84,8 +99,9 @@ class DispatchRunFilter(django_filters.FilterSet):
 
 
 class DispatchRunViewSet(TimeSeriesViewSet):
-    """Stabilisation cycles newest first: what was read, required (kW),
-    commanded (kW) and the outcome."""
+    """Stabilisation cycles newest first: what was read, the terms of the
+    decision (load need, droop, caps, hold), what was commanded (kW), the
+    outcome and, in plain words, why."""
 
     queryset = DispatchRun.objects.select_related("substation")
     serializer_class = DispatchRunSerializer
@@ -128,7 +144,11 @@ class SetpointCommandFilter(django_filters.FilterSet):
 
 class SetpointCommandViewSet(TimeSeriesViewSet):
     """The append-only setpoint audit, newest first: every change of an asset's
-    target output (kW), by the cycle (run) or by hand (user)."""
+    target output (kW), by the cycle (run) or by hand (user), and every hold
+    that extends one (reason `refresh`, previous_kw = new_kw, a later
+    expires_at). Each row is in force until the asset's next row or its
+    expires_at, whichever comes first: new_kw times that time is the energy
+    commanded, as the report and the owner's discharges count it."""
 
     queryset = SetpointCommand.objects.select_related("asset", "user")
     serializer_class = SetpointCommandSerializer

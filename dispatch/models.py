@@ -139,7 +139,7 @@ class DispatchPolicyChange(models.Model):
 
 class Outcome(models.TextChoices):
     DISPATCHED = "dispatched", "Dispatched"
-    UNCHANGED = "unchanged", "Unchanged (hysteresis)"
+    UNCHANGED = "unchanged", "Held (hysteresis)"
     STALE = "stale", "Stale or missing reading"
     INSUFFICIENT = "insufficient", "Insufficient capacity"
     NO_ASSETS = "no_assets", "No dispatchable assets"
@@ -175,18 +175,55 @@ class DispatchRun(models.Model):
     reading_at = models.DateTimeField(null=True, blank=True)
     reading_age_s = models.FloatField(null=True, blank=True)
 
+    # The terms of the decision (docs/dispatch.md), so that a run can say why it
+    # commanded what it did (dispatch.rules.run_explanation).
     assets_active = models.PositiveIntegerField(default=0)
-    capacity_nameplate_kw = models.FloatField(default=0.0)
-    capacity_available_kw = models.FloatField(default=0.0)
+    capacity_nameplate_kw = models.FloatField(
+        default=0.0, help_text="Sum of WMax of the dispatchable batteries."
+    )
+    capacity_available_kw = models.FloatField(
+        default=0.0,
+        help_text="Sum of avail_i: WMax, energy above reserve over the horizon, ramp.",
+    )
+    capacity_kw = models.FloatField(
+        default=0.0,
+        help_text="C: sum of cap_i = min(avail_i, volt-watt x WMax_i): what the "
+        "fleet can give now.",
+    )
+    limited_by_energy = models.PositiveIntegerField(
+        default=0, help_text="Batteries whose cap is their energy above reserve."
+    )
+    limited_by_ramp = models.PositiveIntegerField(
+        default=0, help_text="Batteries whose cap is their ramp limit."
+    )
+    limited_by_volt_watt = models.PositiveIntegerField(
+        default=0, help_text="Batteries whose cap is the volt-watt curve."
+    )
     manual_kw = models.FloatField(
         default=0.0, help_text="Output of manual setpoints, counted toward the need."
     )
-    frequency_response_kw = models.FloatField(default=0.0, help_text="P_freq (droop).")
-    requirement_kw = models.FloatField(default=0.0)
+    over_frequency_kw = models.FloatField(
+        default=0.0,
+        help_text="How much over-frequency lowered the load need (droop on WMax).",
+    )
+    load_need_kw = models.FloatField(
+        default=0.0,
+        help_text="L: load above import capacity, less manual output and "
+        "over-frequency, never below 0.",
+    )
+    frequency_response_kw = models.FloatField(
+        default=0.0, help_text="Sum of droop_i: under-frequency droop on WMax, capped."
+    )
+    requirement_kw = models.FloatField(default=0.0, help_text="R = L + sum of droop_i.")
     imbalance_kw = models.FloatField(
-        default=0.0, help_text="Requirement minus capacity: > 0 deficit, <= 0 surplus."
+        default=0.0, help_text="R - C: > 0 deficit, <= 0 surplus held in reserve."
     )
     volt_watt_factor = models.FloatField(default=1.0)
+    held = models.BooleanField(
+        default=False,
+        help_text="Hysteresis: the setpoints in force were kept (and their expiry "
+        "extended) because the command moved less than the minimum change.",
+    )
     command_kw = models.FloatField(default=0.0)
     assets_commanded = models.PositiveIntegerField(default=0)
     setpoints_changed = models.PositiveIntegerField(default=0)
@@ -213,6 +250,7 @@ class DispatchRun(models.Model):
 class SetpointReason(models.TextChoices):
     CYCLE = "cycle", "Stabilisation cycle"
     MANUAL = "manual", "Manual"
+    REFRESH = "refresh", "Held: the same setpoint, its expiry extended"
     EXPIRED = "expired", "Expired: back to the safe default"
     INELIGIBLE = "ineligible", "Asset out of dispatch"
 
@@ -228,7 +266,9 @@ class AppendOnlyQuerySet(models.QuerySet):
 
 
 class SetpointCommand(models.Model):
-    """Append-only audit: one row per change of an asset's `target_output_kw`.
+    """Append-only audit: one row per change of an asset's `target_output_kw`,
+    and one per hold that extends a setpoint's expiry (reason `refresh`, previous
+    = new), so that the rows integrate to the energy really in force.
 
     The asset and run references are not database foreign keys: checking them
     cost 36 µs per audit row at commit (a quarter of a 100-battery cycle,

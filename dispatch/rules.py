@@ -1,16 +1,25 @@
-"""The control rules of the stabilisation cycle, as pure functions (no database).
+"""The control law of the stabilisation cycle, as pure functions (no database).
 
-Workflow steps 3-6 of DESIGN.md. Powers in kW, frequency in Hz, voltage in per
-unit. Arrays are numpy, one element per battery.
+DESIGN.md, "The stabilisation cycle", sections 3-5, after IEEE 1547-2018:
+frequency droop and volt-watt act on each battery's *rated* power (WMax) and
+are capped at what that battery can give. Powers in kW, frequency in Hz,
+voltage in per unit. Arrays are numpy, one element per battery. The cycle, the
+manual setpoint and the run's explanation all use these functions: each rule
+has one definition.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 Floats = NDArray[np.float64]
 Bools = NDArray[np.bool_]
+
+# Two powers closer than this (kW) are the same power.
+SAME_KW = 1e-9
 
 
 def available_kw(
@@ -24,11 +33,13 @@ def available_kw(
     horizon_h: float,
     cycle_s: float,
 ) -> Floats:
-    """Power each battery can really give now (step 3).
+    """avail_i: the power each battery can really give now (section 3).
 
-    avail = min(max_discharge_power, energy above reserve / horizon, ramp ceiling),
-    never below 0. The ramp ceiling is the current target plus one cycle of ramp
-    (setGradW); NaN ramp means no limit. A battery at or below its reserve gives 0.
+    min(WMax, energy above reserve / horizon, ramp ceiling), never below 0. The
+    ramp ceiling (setGradW) is the setpoint in force plus one cycle of ramp: a
+    ramp limit of 0 means the output cannot rise this cycle; NaN (unknown) means
+    no ramp limit. Lowering is never ramp-limited. At or below its reserve
+    (MinRsvPct) a battery gives 0.
     """
     above_reserve_kwh = (
         (state_of_charge_pct - reserve_pct) / 100.0 * energy_capacity_kwh
@@ -40,47 +51,11 @@ def available_kw(
     return np.maximum(np.minimum(np.minimum(max_discharge_kw, by_energy), by_ramp), 0.0)
 
 
-def frequency_response_kw(
-    *,
-    capacity_kw: float,
-    frequency_hz: float,
-    nominal_hz: float,
-    deadband_hz: float,
-    droop: float,
-) -> float:
-    """P_freq, IEEE 1547-2018 frequency droop (step 4).
-
-    Under-frequency (f < f_nom - db): C (f_nom - db - f) / (k f_nom), positive.
-    Over-frequency (f > f_nom + db): the same rule, negative. Zero inside the deadband.
-    """
-    if frequency_hz < nominal_hz - deadband_hz:
-        deviation = nominal_hz - deadband_hz - frequency_hz
-    elif frequency_hz > nominal_hz + deadband_hz:
-        deviation = nominal_hz + deadband_hz - frequency_hz
-    else:
-        return 0.0
-    return capacity_kw * deviation / (droop * nominal_hz)
-
-
-def requirement_kw(
-    *,
-    load_kw: float,
-    import_capacity_kw: float,
-    frequency_response_kw: float,
-    manual_kw: float = 0.0,
-) -> float:
-    """R = max(0, load - import capacity) + P_freq, never below 0 (step 4).
-
-    Output already commanded by manual setpoints counts toward it.
-    """
-    need = max(0.0, load_kw - import_capacity_kw) + frequency_response_kw
-    return max(0.0, need - manual_kw)
-
-
 def volt_watt_factor(*, voltage_pu: float, start_pu: float, end_pu: float) -> float:
-    """IEEE 1547-2018 volt-watt: 1 up to start, linearly to 0 at end (step 5).
+    """IEEE 1547-2018 volt-watt P(V) in per unit of rated power: 1 up to
+    `start_pu` (V1, 1.06), linearly down to 0 at `end_pu` (V2, 1.10).
 
-    Discharging raises feeder voltage, so a high voltage limits the command.
+    Discharging raises feeder voltage, so a high voltage limits each battery.
     """
     if voltage_pu <= start_pu:
         return 1.0
@@ -89,36 +64,141 @@ def volt_watt_factor(*, voltage_pu: float, start_pu: float, end_pu: float) -> fl
     return (end_pu - voltage_pu) / (end_pu - start_pu)
 
 
-def discharge_command_kw(
-    *, requirement_kw: float, capacity_kw: float, volt_watt_factor: float
-) -> float:
-    """P_cmd = min(R, C) x volt-watt factor (step 5)."""
-    return min(requirement_kw, capacity_kw) * volt_watt_factor
+@dataclass(frozen=True)
+class Caps:
+    """cap_i = min(avail_i, P(V) x WMax_i) and what set each battery's cap."""
+
+    volt_watt: float
+    avail: Floats
+    cap: Floats
+    by_energy: Bools
+    by_ramp: Bools
+    by_volt_watt: Bools
 
 
-def allocate(*, command_kw: float, available: Floats) -> Floats:
-    """Share P_cmd pro rata to available power (step 6).
-
-    Each target is available x (P_cmd / C) with the ratio capped at 1, so no target
-    exceeds its battery's available power, and the targets sum to P_cmd.
-    """
-    capacity = float(available.sum())
-    if command_kw <= 0.0 or capacity <= 0.0:
-        return np.zeros_like(available)
-    ratio = min(1.0, command_kw / capacity)
-    return available * ratio
-
-
-def holds(
+def caps_kw(
     *,
-    command_kw: float,
-    previous_kw: float,
-    min_change_kw: float,
-    targets_within_limits: bool,
-) -> bool:
-    """Hysteresis: keep the previous setpoints when the command barely moved.
+    max_discharge_kw: Floats,
+    energy_capacity_kwh: Floats,
+    state_of_charge_pct: Floats,
+    reserve_pct: Floats,
+    ramp_kw_per_s: Floats,
+    target_kw: Floats,
+    horizon_h: float,
+    cycle_s: float,
+    volt_watt: float,
+) -> Caps:
+    """Each battery's cap (section 3): volt-watt is an upper limit on rated
+    power, not a scaling of the command. A battery counts as limited by the
+    first binding term below its WMax (volt-watt, then energy, then ramp)."""
+    avail = available_kw(
+        max_discharge_kw=max_discharge_kw,
+        energy_capacity_kwh=energy_capacity_kwh,
+        state_of_charge_pct=state_of_charge_pct,
+        reserve_pct=reserve_pct,
+        ramp_kw_per_s=ramp_kw_per_s,
+        target_kw=target_kw,
+        horizon_h=horizon_h,
+        cycle_s=cycle_s,
+    )
+    by_volt_watt_kw = volt_watt * max_discharge_kw
+    cap = np.minimum(avail, by_volt_watt_kw)
+    by_volt_watt = (by_volt_watt_kw <= avail) & (volt_watt < 1.0)
+    above_reserve_kwh = np.maximum(
+        (state_of_charge_pct - reserve_pct) / 100.0 * energy_capacity_kwh, 0.0
+    )
+    by_energy = ~by_volt_watt & (above_reserve_kwh / horizon_h <= cap)
+    by_energy &= cap < max_discharge_kw
+    by_ramp = ~by_volt_watt & ~by_energy & (cap < max_discharge_kw)
+    return Caps(volt_watt, avail, cap, by_energy, by_ramp, by_volt_watt)
 
-    Only while every previous setpoint is still within its battery's limits;
-    otherwise the fleet is re-dispatched whatever the change.
+
+def droop_per_unit(
+    *, frequency_hz: float, nominal_hz: float, deadband_hz: float, droop: float
+) -> tuple[float, float]:
+    """IEEE 1547-2018 frequency droop, in per unit of rated power:
+    (under-frequency response, over-frequency reduction), each >= 0.
+
+    (f_nom - db - f) / (k f_nom) below the deadband, (f - f_nom - db) / (k f_nom)
+    above it, 0 inside (IEEE 1547-2018 defaults db = 0.036 Hz, k = 0.05).
     """
-    return targets_within_limits and abs(command_kw - previous_kw) < min_change_kw
+    scale = droop * nominal_hz
+    under = max(0.0, (nominal_hz - deadband_hz) - frequency_hz) / scale
+    over = max(0.0, frequency_hz - (nominal_hz + deadband_hz)) / scale
+    return under, over
+
+
+@dataclass(frozen=True)
+class Law:
+    """What the control law asks of a fleet (sections 4-5)."""
+
+    load_need_kw: float  # L
+    over_frequency_kw: float  # how much over-frequency lowered L (at most)
+    droop_kw: Floats  # droop_i
+    requirement_kw: float  # R = L + sum(droop_i)
+    capacity_kw: float  # C = sum(cap_i)
+    targets_kw: Floats  # t_i
+    command_kw: float  # P_cmd = sum(t_i) = min(R, C)
+
+    @property
+    def imbalance_kw(self) -> float:
+        """I = R - C: > 0 a deficit, <= 0 a surplus held in reserve."""
+        return self.requirement_kw - self.capacity_kw
+
+
+def control_law(
+    *,
+    cap_kw: Floats,
+    rated_kw: Floats,
+    load_kw: float,
+    import_capacity_kw: float,
+    manual_kw: float,
+    frequency_hz: float,
+    nominal_hz: float,
+    deadband_hz: float,
+    droop: float,
+) -> Law:
+    """Requirement, imbalance and each battery's target (sections 4-5).
+
+    L = max(0, load - import capacity - manual output - over-frequency
+    reduction), the over-frequency reduction being sum(WMax_i) x its per-unit
+    droop. Each battery first gives droop_i = min(cap_i, WMax_i x under-frequency
+    droop); L is shared pro rata to the headroom h_i = cap_i - droop_i:
+    t_i = droop_i + h_i x min(1, L / sum(h)). So 0 <= t_i <= cap_i and
+    sum(t_i) = min(R, C).
+    """
+    under, over = droop_per_unit(
+        frequency_hz=frequency_hz,
+        nominal_hz=nominal_hz,
+        deadband_hz=deadband_hz,
+        droop=droop,
+    )
+    over_kw = float(rated_kw.sum()) * over
+    need = max(0.0, load_kw - import_capacity_kw - manual_kw - over_kw)
+    droop_kw = np.minimum(cap_kw, rated_kw * under)
+    headroom = cap_kw - droop_kw
+    total_headroom = float(headroom.sum())
+    share = min(1.0, need / total_headroom) if total_headroom > 0 else 0.0
+    targets = np.minimum(droop_kw + headroom * share, cap_kw)
+    return Law(
+        load_need_kw=need,
+        over_frequency_kw=over_kw,
+        droop_kw=droop_kw,
+        requirement_kw=need + float(droop_kw.sum()),
+        capacity_kw=float(cap_kw.sum()),
+        targets_kw=targets,
+        command_kw=float(targets.sum()),
+    )
+
+
+def held_kw(*, in_force_kw: Floats, cap_kw: Floats) -> Floats:
+    """The setpoints a hold keeps: those in force, each lowered to its cap."""
+    return np.minimum(in_force_kw, cap_kw)
+
+
+def holds(*, command_kw: float, held_kw: float, min_change_kw: float) -> bool:
+    """Hysteresis (section 5): keep the setpoints in force (lowered to their
+    caps, `held_kw` in total) when the new command is within `min_change_kw`
+    of them. Never against a zero: a command of 0 (no need, over-frequency,
+    V >= the volt-watt end) always applies at once."""
+    return command_kw > SAME_KW and abs(command_kw - held_kw) < min_change_kw

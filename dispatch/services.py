@@ -26,6 +26,7 @@ from assets.selectors import Fleet, battery_fleet
 from dermgmt.db import insert_rows, update_rows
 from dermgmt.locks import substation_lock_try, substation_lock_wait
 from dispatch import rules
+from dispatch.explain import run_explanation
 from dispatch.models import (
     DispatchPolicy,
     DispatchPolicyChange,
@@ -47,8 +48,7 @@ from incidents.services import faults_handle, incidents_evaluate
 
 logger = logging.getLogger(__name__)
 
-# Two setpoints closer than this (kW) are the same setpoint.
-SAME_KW = 1e-9
+SAME_KW = rules.SAME_KW
 
 
 def setpoints_changed(*, previous_kw: np.ndarray, new_kw: np.ndarray) -> np.ndarray:
@@ -87,13 +87,17 @@ def setpoints_write(
 ) -> int:
     """Write setpoints in one UPDATE and one audit row per changed value.
 
-    Rows whose value does not change only get their expiry (and source) written:
-    no audit row, since nothing was commanded anew. Owners of batteries that start
+    Rows whose value does not change only get their expiry (and source)
+    written; a hold's refresh (reason `refresh`) is audited too, so that the
+    audit integrates to the energy really in force. Owners of batteries that start
     discharging get their SMS written to the outbox (step 10). Returns the number
     changed. The caller holds the substation's lock and has checked every limit.
     """
     if not len(pks):
         return 0
+    if not np.all(np.isfinite(new_kw) & (new_kw >= 0)):
+        # A bug upstream, never a value to send: the cycle rolls back whole.
+        raise ValueError(f"refusing non-finite or negative setpoints: {new_kw}")
     update_rows(
         model=DERAsset,
         pks=[int(pk) for pk in pks],
@@ -103,7 +107,9 @@ def setpoints_write(
             "setpoint_source": source,
         },
     )
-    changed = np.flatnonzero(setpoints_changed(previous_kw=previous_kw, new_kw=new_kw))
+    changed_mask = setpoints_changed(previous_kw=previous_kw, new_kw=new_kw)
+    refreshed = np.array(reason) == SetpointReason.REFRESH
+    audited = np.flatnonzero(changed_mask | refreshed)
     run_id = run.pk if run else None
     user_id = user.pk if user else None
     started = np.flatnonzero((previous_kw <= SAME_KW) & (new_kw > SAME_KW))
@@ -138,10 +144,10 @@ def setpoints_write(
                 reason[i],
                 expires_at[i],
             )
-            for i in changed
+            for i in audited
         ],
     )
-    return len(changed)
+    return int(changed_mask.sum())
 
 
 # --- The cycle ------------------------------------------------------------------
@@ -149,17 +155,32 @@ def setpoints_write(
 
 @dataclass
 class Decision:
-    """What the cycle decided for a fleet: new targets, which to refresh, why."""
+    """What the cycle decided for a fleet: the new targets, which of them are
+    commanded now (their expiry is set anew; a hold refreshes them), and why.
+    A target that changes without being commanded now (lowered to its cap while
+    nothing new is commanded) keeps the expiry it had."""
 
     outcome: str
     new_kw: np.ndarray
-    refresh: np.ndarray
+    renew: np.ndarray
     detail: str = ""
 
 
-def fleet_available_kw(*, fleet: Fleet, policy: DispatchPolicy) -> np.ndarray:
-    """avail_i of every battery of the fleet (step 3), eligible or not."""
-    avail = rules.available_kw(
+def fleet_caps(
+    *, fleet: Fleet, policy: DispatchPolicy, voltage_pu: float | None
+) -> rules.Caps:
+    """avail_i and cap_i of every battery of the fleet (section 3), eligible or
+    not. Volt-watt follows the newest reading, stale or not (it only lowers)."""
+    volt_watt = (
+        1.0
+        if voltage_pu is None
+        else rules.volt_watt_factor(
+            voltage_pu=voltage_pu,
+            start_pu=policy.volt_watt_start_pu,
+            end_pu=policy.volt_watt_end_pu,
+        )
+    )
+    return rules.caps_kw(
         max_discharge_kw=fleet.max_discharge_kw,
         energy_capacity_kwh=fleet.energy_capacity_kwh,
         state_of_charge_pct=fleet.state_of_charge_pct,
@@ -168,19 +189,44 @@ def fleet_available_kw(*, fleet: Fleet, policy: DispatchPolicy) -> np.ndarray:
         target_kw=fleet.target_kw,
         horizon_h=policy.energy_horizon_h,
         cycle_s=policy.cycle_s,
+        volt_watt=volt_watt,
     )
-    return avail
 
 
-def safe_default_kw(*, fleet: Fleet, avail: np.ndarray) -> np.ndarray:
+def safe_default_kw(*, fleet: Fleet, cap: np.ndarray) -> np.ndarray:
     """Targets that command nothing new.
 
-    Eligible and manual setpoints stay, lowered to what the battery can still give
-    (a battery draining toward its reserve is never held above it); every other
-    asset goes to 0. Nothing rises.
+    Eligible and manual setpoints stay, lowered to their battery's cap (a
+    battery draining toward its reserve, or under volt-watt, is never held
+    above it); every other asset goes to 0. Nothing rises.
     """
-    held = fleet.eligible | fleet.manual
-    return np.where(held, np.minimum(fleet.target_kw, avail), 0.0)
+    return np.where(
+        fleet.eligible | fleet.manual,
+        rules.held_kw(in_force_kw=fleet.target_kw, cap_kw=cap),
+        0.0,
+    )
+
+
+def stale_why(*, status: GridStatus | None, policy: DispatchPolicy) -> str:
+    """Why the grid status cannot be acted on, or "" if it can."""
+    if status is None:
+        return "no grid reading yet"
+    if status.is_stale(max_age_s=policy.max_reading_age_s):
+        return (
+            f"latest reading is {status.age_s:.0f} s old "
+            f"(limit {policy.max_reading_age_s} s)"
+        )
+    return ""
+
+
+def law_record(*, run: DispatchRun, law: rules.Law) -> None:
+    """The terms of the law's decision, on the run."""
+    run.load_need_kw = law.load_need_kw
+    run.over_frequency_kw = law.over_frequency_kw
+    run.frequency_response_kw = float(law.droop_kw.sum())
+    run.requirement_kw = law.requirement_kw
+    run.imbalance_kw = law.imbalance_kw
+    run.command_kw = law.command_kw
 
 
 def decide(
@@ -188,80 +234,116 @@ def decide(
     run: DispatchRun,
     status: GridStatus | None,
     fleet: Fleet,
-    avail: np.ndarray,
+    caps: rules.Caps,
     substation: Substation,
     policy: DispatchPolicy,
 ) -> Decision:
-    """Steps 4-6: requirement, imbalance, command and allocation, recorded on `run`."""
-    keep = safe_default_kw(fleet=fleet, avail=avail)
+    """Sections 4-5: requirement, imbalance, command, targets and hysteresis,
+    recorded on `run`. Every target is within [0, cap_i]."""
+    keep = safe_default_kw(fleet=fleet, cap=caps.cap)
+    eligible = fleet.eligible
     nothing = np.zeros(len(keep), dtype=bool)
+    run.command_kw = float(keep[eligible].sum())
     if not policy.enabled:
         return Decision(Outcome.DISABLED, keep, nothing, "automatic dispatch is off")
-    if status is None:
-        return Decision(Outcome.STALE, keep, nothing, "no grid reading yet")
-    if status.is_stale(max_age_s=policy.max_reading_age_s):
-        return Decision(
-            Outcome.STALE,
-            keep,
-            nothing,
-            f"latest reading is {status.age_s:.0f} s old "
-            f"(limit {policy.max_reading_age_s} s)",
-        )
-    capacity = run.capacity_available_kw
-    run.frequency_response_kw = rules.frequency_response_kw(
-        capacity_kw=capacity,
+    stale = stale_why(status=status, policy=policy)
+    if status is None or stale:
+        return Decision(Outcome.STALE, keep, nothing, stale)
+    law = rules.control_law(
+        cap_kw=caps.cap[eligible],
+        rated_kw=fleet.max_discharge_kw[eligible],
+        load_kw=status.load_kw,
+        import_capacity_kw=substation.import_capacity_kw,
+        manual_kw=run.manual_kw,
         frequency_hz=status.frequency_hz,
         nominal_hz=substation.nominal_frequency_hz,
         deadband_hz=policy.deadband_hz,
         droop=policy.droop,
     )
-    run.requirement_kw = rules.requirement_kw(
-        load_kw=status.load_kw,
-        import_capacity_kw=substation.import_capacity_kw,
-        frequency_response_kw=run.frequency_response_kw,
-        manual_kw=run.manual_kw,
-    )
-    run.imbalance_kw = run.requirement_kw - capacity
-    run.volt_watt_factor = rules.volt_watt_factor(
-        voltage_pu=status.voltage_pu,
-        start_pu=policy.volt_watt_start_pu,
-        end_pu=policy.volt_watt_end_pu,
-    )
-    command = rules.discharge_command_kw(
-        requirement_kw=run.requirement_kw,
-        capacity_kw=capacity,
-        volt_watt_factor=run.volt_watt_factor,
-    )
-    run.command_kw = command
-    if not fleet.eligible.any():
+    law_record(run=run, law=law)
+    if not eligible.any():
         return Decision(Outcome.NO_ASSETS, keep, nothing, "no dispatchable battery")
-    deficit = run.imbalance_kw > 0
-    previous = float(fleet.target_kw[fleet.eligible].sum())
-    within = bool(np.all(fleet.target_kw[fleet.eligible] <= avail[fleet.eligible]))
+    deficit = law.imbalance_kw > rules.SAME_KW
+    held = float(keep[eligible].sum())
     if rules.holds(
-        command_kw=command,
-        previous_kw=previous,
-        min_change_kw=policy.min_change_kw,
-        targets_within_limits=within,
+        command_kw=law.command_kw, held_kw=held, min_change_kw=policy.min_change_kw
     ):
-        run.command_kw = previous
+        run.held = True
+        run.command_kw = held
         return Decision(
             Outcome.INSUFFICIENT if deficit else Outcome.UNCHANGED,
             keep,
-            fleet.eligible & (keep > 0),
-            f"computed {command:.2f} kW is within {policy.min_change_kw:g} kW of "
-            f"the {previous:.2f} kW in force: held",
+            eligible & (keep > 0),
+            f"computed {law.command_kw:.2f} kW is within {policy.min_change_kw:g} kW "
+            f"of the {held:.2f} kW in force: held",
         )
     new = np.where(fleet.manual, keep, 0.0)
-    new[fleet.eligible] = rules.allocate(
-        command_kw=command, available=avail[fleet.eligible]
-    )
+    new[eligible] = law.targets_kw
     return Decision(
         Outcome.INSUFFICIENT if deficit else Outcome.DISPATCHED,
         new,
-        fleet.eligible & (new > 0),
-        f"deficit of {run.imbalance_kw:.2f} kW" if deficit else "",
+        eligible & (new > 0),
+        f"deficit of {law.imbalance_kw:.2f} kW" if deficit else "",
     )
+
+
+def run_start(
+    *,
+    substation: Substation,
+    slot_at: datetime,
+    now: datetime,
+    status: GridStatus | None,
+    fleet: Fleet,
+    caps: rules.Caps,
+) -> DispatchRun:
+    """The run of a cycle with what it saw: the grid and the fleet's capacity."""
+    eligible = fleet.eligible
+    run = DispatchRun(
+        substation=substation,
+        slot_at=slot_at,
+        started_at=now,
+        assets_active=int(eligible.sum()),
+        capacity_nameplate_kw=float(fleet.max_discharge_kw[eligible].sum()),
+        capacity_available_kw=float(caps.avail[eligible].sum()),
+        capacity_kw=float(caps.cap[eligible].sum()),
+        limited_by_energy=int(caps.by_energy[eligible].sum()),
+        limited_by_ramp=int(caps.by_ramp[eligible].sum()),
+        limited_by_volt_watt=int(caps.by_volt_watt[eligible].sum()),
+        manual_kw=float(safe_default_kw(fleet=fleet, cap=caps.cap)[fleet.manual].sum()),
+        volt_watt_factor=caps.volt_watt,
+    )
+    if status is not None:
+        run.frequency_hz = status.frequency_hz
+        run.voltage_pu = status.voltage_pu
+        run.load_kw = status.load_kw
+        run.reading_at = status.measured_at
+        run.reading_age_s = status.age_s
+    return run
+
+
+def setpoint_expiries(
+    *,
+    pks: np.ndarray,
+    new_kw: np.ndarray,
+    renew: np.ndarray,
+    expires: datetime,
+) -> list[datetime | None]:
+    """Each written setpoint's expiry: `expires` if commanded now, none at 0 kW,
+    and the expiry it had for a setpoint only lowered (one query, only then)."""
+    kept = np.flatnonzero(~renew & (new_kw > 0))
+    had: dict[int, datetime | None] = {}
+    if len(kept):
+        had = dict(
+            DERAsset.objects.filter(pk__in=pks[kept].tolist()).values_list(
+                "pk", "setpoint_expires_at"
+            )
+        )
+    return [
+        expires if fresh else (had.get(int(pk)) if kw > 0 else None)
+        for pk, kw, fresh in zip(
+            pks.tolist(), new_kw.tolist(), renew.tolist(), strict=True
+        )
+    ]
 
 
 def cycle_apply(
@@ -278,64 +360,78 @@ def cycle_apply(
         fresh_since=now - timedelta(seconds=policy.max_telemetry_age_s),
         now=now,
     )
-    avail = fleet_available_kw(fleet=fleet, policy=policy)
-    run = DispatchRun(
+    caps = fleet_caps(
+        fleet=fleet,
+        policy=policy,
+        voltage_pu=status.voltage_pu if status is not None else None,
+    )
+    run = run_start(
         substation=substation,
         slot_at=slot_at,
-        started_at=now,
-        assets_active=int(fleet.eligible.sum()),
-        capacity_nameplate_kw=float(fleet.max_discharge_kw[fleet.eligible].sum()),
-        capacity_available_kw=float(avail[fleet.eligible].sum()),
-        manual_kw=float(safe_default_kw(fleet=fleet, avail=avail)[fleet.manual].sum()),
+        now=now,
+        status=status,
+        fleet=fleet,
+        caps=caps,
     )
-    if status is not None:
-        run.frequency_hz = status.frequency_hz
-        run.voltage_pu = status.voltage_pu
-        run.load_kw = status.load_kw
-        run.reading_at = status.measured_at
-        run.reading_age_s = status.age_s
     decision = decide(
         run=run,
         status=status,
         fleet=fleet,
-        avail=avail,
+        caps=caps,
         substation=substation,
         policy=policy,
     )
     run.outcome = decision.outcome
     run.detail = decision.detail
-    run.assets_commanded = int((fleet.eligible & (decision.new_kw > 0)).sum())
-    changed = setpoints_changed(previous_kw=fleet.target_kw, new_kw=decision.new_kw)
-    write = changed | decision.refresh
-    # A refresh rewrites the value in force: a difference too small to be a new
-    # command (and to be audited) is not written either.
-    new_kw = np.where(changed, decision.new_kw, fleet.target_kw)
+    # A target too small to be a command is 0, so that no residue of rounding
+    # stays "discharging"; a difference too small to be a new command (and to
+    # be audited) is not written: the value in force stays, a hold refreshes it.
+    decided = np.where(decision.new_kw > SAME_KW, decision.new_kw, 0.0)
+    changed = setpoints_changed(previous_kw=fleet.target_kw, new_kw=decided)
+    new_kw = np.where(changed, decided, fleet.target_kw)
+    renew = decision.renew & (new_kw > SAME_KW)
+    write = changed | renew
+    run.assets_commanded = int((fleet.eligible & (new_kw > SAME_KW)).sum())
     run.setpoints_changed = int(changed.sum())
     run.duration_ms = (time.perf_counter() - started) * 1000
     run.save()
 
-    expires = now + timedelta(seconds=policy.setpoint_lifetime_s)
+    refreshed = (renew & ~changed)[write]
     setpoints_write(
         pks=fleet.pks[write],
         previous_kw=fleet.target_kw[write],
         new_kw=new_kw[write],
-        expires_at=[expires if kw > 0 else None for kw in new_kw[write]],
-        source=[SetpointSource.AUTO] * int(write.sum()),
+        expires_at=setpoint_expiries(
+            pks=fleet.pks[write],
+            new_kw=new_kw[write],
+            renew=renew[write],
+            expires=now + timedelta(seconds=policy.setpoint_lifetime_s),
+        ),
+        source=[
+            SetpointSource.MANUAL if manual else SetpointSource.AUTO
+            for manual in fleet.manual[write]
+        ],
         reason=[
-            SetpointReason.CYCLE if eligible else SetpointReason.INELIGIBLE
-            for eligible in fleet.eligible[write]
+            SetpointReason.REFRESH
+            if refresh
+            else SetpointReason.CYCLE
+            if dispatched
+            else SetpointReason.INELIGIBLE
+            for refresh, dispatched in zip(
+                refreshed, (fleet.eligible | fleet.manual)[write], strict=True
+            )
         ],
         now=now,
         run=run,
     )
-    evaluated = run.outcome not in (Outcome.STALE, Outcome.DISABLED)
-    if evaluated:
+    if run.outcome != Outcome.DISABLED:
         intervention_follow(
             run=run,
             substation=substation,
             previous_kw=float(fleet.target_kw[~fleet.manual].sum()),
             now=now,
         )
+    evaluated = run.outcome not in (Outcome.STALE, Outcome.DISABLED)
     incidents_evaluate(
         substation_id=substation.pk,
         observation=Observation(
@@ -449,6 +545,7 @@ def intervention_context(
         "assets_commanded",
         "assets_active",
         "capacity_available_kw",
+        "capacity_kw",
         "capacity_nameplate_kw",
     ]
     return {
@@ -468,6 +565,7 @@ def intervention_context(
             "peak_command_kw": intervention.peak_command_kw,
         },
         "previous_kw": previous_kw,
+        "why": run_explanation(run),
         "duration_min": (now - intervention.started_at).total_seconds() / 60,
     }
 
@@ -634,8 +732,9 @@ def setpoint_limit_error(
 ) -> str | None:
     """Why `target_kw` may not be commanded to `asset` now, or None if it may.
 
-    The cycle's own limits: a battery, active, reporting, and at most its
-    available power (max discharge, energy above reserve over the horizon, ramp).
+    The cycle's own limits: a battery, active, reporting, and at most its cap
+    (WMax, energy above reserve over the horizon, ramp from the setpoint in
+    force, volt-watt at the substation's newest voltage).
     """
     if not math.isfinite(target_kw) or target_kw < 0:
         return "A setpoint is a discharge power of 0 kW or more."
@@ -650,26 +749,39 @@ def setpoint_limit_error(
         return (
             f"{asset.uid} has no telemetry in the last {policy.max_telemetry_age_s} s."
         )
-    avail = float(
-        rules.available_kw(
+    status = grid_status(substation_id=asset.substation_id, now=now)
+    ramp = asset.ramp_limit_kw_per_s
+    caps = fleet_caps(
+        fleet=Fleet(
+            pks=np.array([asset.pk]),
+            eligible=np.array([True]),
+            manual=np.array([False]),
             max_discharge_kw=np.array([asset.max_discharge_power]),
             energy_capacity_kwh=np.array([asset.energy_capacity_kwh]),
             state_of_charge_pct=np.array([asset.state_of_charge]),
             reserve_pct=np.array([asset.min_soc_reserve]),
-            ramp_kw_per_s=np.array([asset.ramp_limit_kw_per_s or np.nan]),
+            ramp_kw_per_s=np.array([np.nan if ramp is None else ramp]),
             target_kw=np.array([asset.target_output_kw]),
-            horizon_h=policy.energy_horizon_h,
-            cycle_s=policy.cycle_s,
-        )[0]
+        ),
+        policy=policy,
+        voltage_pu=status.voltage_pu if status is not None else None,
     )
-    if target_kw > avail:
-        return (
-            f"{target_kw:g} kW is more than {asset.uid} can give now: {avail:.2f} kW "
-            f"(max discharge power {asset.max_discharge_power:g} kW, state of charge "
-            f"{asset.state_of_charge:g} % against a reserve of "
-            f"{asset.min_soc_reserve:g} %, over {policy.energy_horizon_h:g} h)."
-        )
-    return None
+    cap = float(caps.cap[0])
+    if target_kw <= cap:
+        return None
+    why = (
+        f"volt-watt at {status.voltage_pu:.3f} pu"
+        if status is not None and caps.by_volt_watt[0]
+        else f"a ramp limit of {ramp:g} kW/s from {asset.target_output_kw:g} kW"
+        if caps.by_ramp[0]
+        else f"state of charge {asset.state_of_charge:g} % against a reserve of "
+        f"{asset.min_soc_reserve:g} %, over {policy.energy_horizon_h:g} h"
+        if caps.by_energy[0]
+        else f"max discharge power {asset.max_discharge_power:g} kW"
+    )
+    return (
+        f"{target_kw:g} kW is more than {asset.uid} can give now: {cap:.2f} kW ({why})."
+    )
 
 
 def setpoint_command_manual(

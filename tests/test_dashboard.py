@@ -39,7 +39,7 @@ def grid(count: int) -> None:
             started_at=now - timedelta(seconds=2),
             outcome=Outcome.DISPATCHED,
             capacity_nameplate_kw=15.0,
-            capacity_available_kw=12.0,
+            capacity_kw=12.0,
             command_kw=3.0,
             imbalance_kw=-9.0,
         )

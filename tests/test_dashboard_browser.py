@@ -74,7 +74,7 @@ def test_an_operator_sees_the_grid_and_it_refreshes(live_server, browser, settin
         DispatchRun.objects.filter(substation=s).latest("slot_at")
         for s in Substation.objects.all()
     ]
-    available = sum(run.capacity_available_kw for run in runs)
+    available = sum(run.capacity_kw for run in runs)
     assert page.inner_text("#fleet-available") == f"{available:,.1f} kW"
 
     first = Substation.objects.order_by("code").first()

@@ -86,13 +86,17 @@ def test_it_answers_under_frequency_with_droop(grid):
     assert targets(batteries) == ABOUT([0.94, 0.94])
 
 
-def test_volt_watt_limits_the_command_at_high_voltage(grid):
+def test_volt_watt_caps_each_battery_at_high_voltage(grid):
     substation, batteries = grid
     make_reading(substation, load_kw=1008.0, voltage_pu=1.08)
     run = cycle_run(substation_id=substation.pk)
+    # P(1.08) = 0.5: each 5 kW battery is capped at 2.5 kW, C = 5 kW < 8 kW
     assert run.volt_watt_factor == ABOUT(0.5)
-    assert run.command_kw == ABOUT(4.0)
-    assert targets(batteries) == ABOUT([2.0, 2.0])
+    assert run.capacity_kw == ABOUT(5.0)
+    assert run.limited_by_volt_watt == 2
+    assert run.command_kw == ABOUT(5.0)
+    assert run.outcome == Outcome.INSUFFICIENT
+    assert targets(batteries) == ABOUT([2.5, 2.5])
 
 
 def test_hysteresis_holds_the_setpoints_and_refreshes_their_expiry(grid):
@@ -106,7 +110,12 @@ def test_hysteresis_holds_the_setpoints_and_refreshes_their_expiry(grid):
     assert "held" in run.detail
     assert run.command_kw == ABOUT(6.0)
     assert targets(batteries) == ABOUT([3.0, 3.0])
-    assert SetpointCommand.objects.count() == 2  # nothing new commanded
+    # nothing new commanded: one refresh row per held setpoint
+    refreshes = SetpointCommand.objects.filter(run=run)
+    assert sorted(refreshes.values_list("reason", "previous_kw", "new_kw")) == [
+        ("refresh", 3.0, 3.0),
+        ("refresh", 3.0, 3.0),
+    ]
     assert DERAsset.objects.get(pk=batteries[0].pk).setpoint_expires_at > expires
 
 
@@ -250,10 +259,11 @@ def test_a_cycle_takes_the_same_number_of_queries_whatever_the_fleet(
     make_reading(substation, load_kw=20.0)
     cycle_run(substation_id=substation.pk)
     make_reading(substation, load_kw=10.0, age_s=0.1)
-    # 12 statements: 8 for steps 1-6, one each for hardware faults and live
-    # incidents, two for the intervention whose command changes (read, update);
-    # plus the advisory lock on PostgreSQL (SQLite needs none).
-    with django_assert_num_queries(12 + (connection.vendor == "postgresql")):
+    # 14 statements: 8 for steps 1-6, one for hardware faults, three for the
+    # incidents (live incidents with the readings watermark, the new readings,
+    # the watermark's upsert), two for the intervention whose command changes
+    # (read, update); plus the advisory lock on PostgreSQL (SQLite needs none).
+    with django_assert_num_queries(14 + (connection.vendor == "postgresql")):
         run = cycle_run(substation_id=substation.pk, now=later(5))
     assert run.outcome == Outcome.DISPATCHED
     assert SetpointCommand.objects.filter(run=run).count() == size

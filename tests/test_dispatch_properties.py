@@ -1,9 +1,12 @@
 """The safety invariants of DESIGN.md, as properties over random fleets and grids.
 
-- 0 <= target_i <= avail_i <= max_discharge_power_i, always;
+- 0 <= target_i <= cap_i <= avail_i <= max_discharge_power_i, always, held
+  setpoints included, cycle after cycle;
 - no battery is commanded to discharge below its reserve SoC;
 - sum(targets) = P_cmd within 0.01 kW, and P_cmd <= C;
 - stale or missing readings never raise a setpoint;
+- a zero need gives zero at the next cycle; an intervention ends within one
+  setpoint lifetime after the need ends;
 - every setpoint change has exactly one audit row; audit rows are never changed;
 - assets in fault, maintenance or inactive status are never commanded above 0.
 """
@@ -22,7 +25,7 @@ from hypothesis import strategies as st
 from assets.models import AssetStatus, DERAsset
 from assets.selectors import Fleet
 from dispatch.models import DispatchPolicy, DispatchRun, Outcome, SetpointCommand
-from dispatch.services import cycle_run, decide, fleet_available_kw
+from dispatch.services import cycle_run, decide, fleet_caps
 from grid.models import Substation
 from grid.selectors import GridStatus
 from tests.conftest import make_battery, make_owner, make_reading, make_substation
@@ -86,31 +89,68 @@ def run_decision(fleet, status, policy, nominal_hz=60):
         nominal_frequency_hz=nominal_hz,
         import_capacity_kw=1000.0,
     )
-    avail = fleet_available_kw(fleet=fleet, policy=policy)
+    caps = fleet_caps(
+        fleet=fleet,
+        policy=policy,
+        voltage_pu=status.voltage_pu if status is not None else None,
+    )
     run = DispatchRun(
-        capacity_available_kw=float(avail[fleet.eligible].sum()),
-        manual_kw=float(np.minimum(fleet.target_kw, avail)[fleet.manual].sum()),
+        capacity_available_kw=float(caps.avail[fleet.eligible].sum()),
+        capacity_kw=float(caps.cap[fleet.eligible].sum()),
+        manual_kw=float(np.minimum(fleet.target_kw, caps.cap)[fleet.manual].sum()),
     )
     decision = decide(
         run=run,
         status=status,
         fleet=fleet,
-        avail=avail,
+        caps=caps,
         substation=substation,
         policy=policy,
     )
-    return run, decision, avail
+    return run, decision, caps
 
 
 @settings(max_examples=200, deadline=None)
 @given(fleet=fleets(), status=grids(), policy=policies())
-def test_targets_stay_within_available_and_nameplate(fleet, status, policy):
-    _run, decision, avail = run_decision(fleet, status, policy)
+def test_targets_stay_within_cap_available_and_nameplate(fleet, status, policy):
+    _run, decision, caps = run_decision(fleet, status, policy)
     new = decision.new_kw
     assert np.all(new >= 0.0)
-    assert np.all(avail <= fleet.max_discharge_kw)
-    assert np.all(new <= avail)
+    assert np.all(caps.avail <= fleet.max_discharge_kw)
+    assert np.all(caps.cap <= caps.avail)
+    assert np.all(new <= caps.cap)
     assert np.all(new <= fleet.max_discharge_kw)
+    assert np.all(np.isfinite(new))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fleet=fleets(),
+    statuses=st.lists(grids(), min_size=2, max_size=6),
+    policy=policies(),
+)
+def test_targets_stay_within_cap_cycle_after_cycle(fleet, statuses, policy):
+    """Held setpoints included: each cycle starts from the last one's targets."""
+    for status in statuses:
+        status = dataclasses.replace(status, age_s=0.0)
+        _run, decision, caps = run_decision(fleet, status, policy)
+        assert np.all(decision.new_kw >= 0.0)
+        assert np.all(decision.new_kw <= caps.cap)
+        fleet = dataclasses.replace(fleet, target_kw=decision.new_kw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fleet=fleets(), status=grids(), policy=policies())
+def test_a_zero_need_gives_zero_at_the_next_cycle(fleet, status, policy):
+    """Whatever is in force and however wide the hysteresis: no load above the
+    import capacity and no under-frequency means every dispatched battery 0."""
+    status = dataclasses.replace(
+        status, age_s=0.0, load_kw=0.0, frequency_hz=max(status.frequency_hz, 60.0)
+    )
+    run, decision, _ = run_decision(fleet, status, policy)
+    assert run.command_kw == 0.0
+    assert not run.held
+    assert np.all(decision.new_kw[fleet.eligible] == 0.0)
 
 
 @settings(max_examples=200, deadline=None)
@@ -128,8 +168,8 @@ def test_no_battery_is_discharged_below_its_reserve(fleet, status, policy):
 @settings(max_examples=200, deadline=None)
 @given(fleet=fleets(), status=grids(), policy=policies())
 def test_targets_add_up_to_a_command_within_capacity(fleet, status, policy):
-    run, decision, _avail = run_decision(fleet, status, policy)
-    assert run.command_kw <= run.capacity_available_kw + 0.01
+    run, decision, _caps = run_decision(fleet, status, policy)
+    assert run.command_kw <= run.capacity_kw + 0.01
     if decision.outcome in (
         Outcome.DISPATCHED,
         Outcome.INSUFFICIENT,
@@ -215,7 +255,63 @@ def test_every_change_has_exactly_one_audit_row(batteries, loads, statuses):
             if target != before[pk]:
                 (command,) = commands
                 assert (command.previous_kw, command.new_kw) == (before[pk], target)
-            else:
-                assert not commands.exists()
+                assert command.reason != "refresh"
+            else:  # nothing, or a hold that refreshed the setpoint in force
+                refreshes = commands.values_list("reason", "previous_kw", "new_kw")
+                assert list(refreshes) in ([], [("refresh", target, target)])
         # the fleet changes between cycles: statuses flip, as in the field
         DERAsset.objects.filter(pk=pks[step % len(pks)]).update(status=statuses[step])
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    loads=st.lists(
+        st.floats(min_value=1000.0, max_value=1030.0), min_size=1, max_size=4
+    ),
+    min_change_kw=st.floats(min_value=0.0, max_value=20.0),
+    after=st.sampled_from(
+        [
+            {},
+            {"voltage_pu": 1.12},
+            {"frequency_hz": 60.2},
+            {"voltage_pu": 1.09, "frequency_hz": 59.99},
+        ]
+    ),
+)
+def test_an_intervention_ends_within_one_setpoint_lifetime_after_the_need(
+    loads, min_change_kw, after
+):
+    """Whatever the hysteresis, once the load falls back under the import
+    capacity (with or without over-voltage or over-frequency), the first fresh
+    cycle commands 0 and ends the intervention: well within the 15-s lifetime."""
+    from dispatch.models import Intervention
+    from dispatch.services import policy_update
+
+    substation = make_substation(import_capacity_kw=1000.0)
+    policy_update(
+        substation=substation, user=None, changes={"min_change_kw": min_change_kw}
+    )
+    owner = make_owner()
+    now = timezone.now()
+    for _ in range(2):
+        make_battery(substation, owner, last_telemetry_at=now)
+    for step, load_kw in enumerate(loads):
+        at = now + timedelta(seconds=5 * step)
+        make_reading(substation, load_kw=load_kw, measured_at=at - timedelta(seconds=1))
+        cycle_run(substation_id=substation.pk, now=at)
+    end = now + timedelta(seconds=5 * len(loads))
+    make_reading(
+        substation, load_kw=1000.0, measured_at=end - timedelta(seconds=1), **after
+    )
+    run = cycle_run(substation_id=substation.pk, now=end)
+    assert run.command_kw == 0.0
+    targets = DERAsset.objects.filter(substation=substation)
+    assert set(targets.values_list("target_output_kw", flat=True)) == {0.0}
+    assert not Intervention.objects.filter(
+        substation=substation, ended_at__isnull=True
+    ).exists()

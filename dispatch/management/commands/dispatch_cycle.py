@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from dispatch.explain import run_explanation
 from dispatch.services import cycle_run
 from grid.models import Substation
 
@@ -13,10 +14,18 @@ SUMMARY = [
     "reading_age_s",
     "capacity_nameplate_kw",
     "capacity_available_kw",
+    "capacity_kw",
+    "limited_by_energy",
+    "limited_by_ramp",
+    "limited_by_volt_watt",
+    "manual_kw",
+    "over_frequency_kw",
+    "load_need_kw",
     "frequency_response_kw",
     "requirement_kw",
     "imbalance_kw",
     "volt_watt_factor",
+    "held",
     "command_kw",
     "assets_active",
     "assets_commanded",
@@ -44,6 +53,7 @@ class Command(BaseCommand):
         run = cycle_run(substation_id=substation_id)
         summary = {"substation": substation, "run_id": run.pk, "slot_at": run.slot_at}
         summary |= {name: getattr(run, name) for name in SUMMARY}
+        summary["why"] = run_explanation(run)
         if options["json"]:
             self.stdout.write(json.dumps(summary, default=str, indent=2))
             return
