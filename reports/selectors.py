@@ -18,16 +18,15 @@ from django.db.models import Count
 
 from assets.models import AssetKind, AssetStatus, DERAsset
 from dispatch.models import Intervention
+from dispatch.selectors import EPOCH_SQL, GREATEST_SQL, LEAST_SQL
 from incidents.models import GridIncident, TaskStatus, TechnicianTask
 
-# Epoch seconds of a timestamp column, LEAST, GREATEST: all that differs here.
+# Exact epoch seconds of a timestamp column (`{0}`), LEAST, GREATEST: all that
+# differs here. The epoch is exact on both databases, so a time at hh:mm:00.000
+# falls in minute hh:mm when the report bins it (dispatch.selectors.EPOCH_SQL).
 SQL_DIALECT = {
-    "postgresql": (
-        "CAST(EXTRACT(EPOCH FROM {}) AS double precision)",
-        "LEAST",
-        "GREATEST",
-    ),
-    "sqlite": ("((julianday({}) - 2440587.5) * 86400.0)", "MIN", "MAX"),
+    vendor: (EPOCH_SQL[vendor], LEAST_SQL[vendor], GREATEST_SQL[vendor])
+    for vendor in EPOCH_SQL
 }
 
 
@@ -68,8 +67,11 @@ def readings_of_day(
 
 
 # Energy of each setpoint while in force: from its write to the asset's next
-# setpoint or its expiry, within the day. Audit rows start a day early so the
-# setpoint in force at midnight counts (no setpoint lives longer than that).
+# setpoint or its expiry, within the day. A held setpoint writes a `refresh` row
+# each cycle (previous = new, a later expiry), so a hold counts for as long as it
+# was really held. Audit rows start a day early so the setpoint in force at
+# midnight counts (no setpoint lives longer than that). The owner's discharges
+# (dispatch.selectors.DISCHARGES_SQL) follow the same rule.
 SETPOINT_ENERGY_SQL = """
 WITH commands AS (
     SELECT a.substation_id, c.asset_id, c.new_kw, {created} AS t0,

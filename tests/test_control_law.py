@@ -235,3 +235,31 @@ def test_a_non_finite_setpoint_is_never_written():
         )
     assert targets(fleet) == {"a": 0.0, "b": 0.0}
 
+
+def test_a_held_discharge_counts_its_whole_energy_in_the_report_and_for_its_owner():
+    """3 kW on each of two batteries from t = 0, held by hysteresis every 5 s
+    (load 1,006.4 kW is within 1 kW of the 6 kW in force), back to 0 at
+    t = 120 s: 2 x 3 kW x 120 s = 0.200 kWh, not one 15-s lifetime of it."""
+    from dispatch.selectors import discharges_of
+    from reports.selectors import setpoint_energy
+
+    substation, fleet = two_batteries()
+    start = timezone.now()
+    for t in range(0, 125, 5):
+        load_kw = 1006.0 if t == 0 else 1000.0 if t == 120 else 1006.4
+        at = start + timedelta(seconds=t)
+        make_reading(substation, measured_at=at - timedelta(seconds=1), load_kw=load_kw)
+        run = cycle_run(substation_id=substation.pk, now=at)
+        assert run.held == (0 < t < 120)
+    energy = setpoint_energy(
+        substation_ids=[substation.pk],
+        start=start - timedelta(minutes=1),
+        end=start + timedelta(minutes=5),
+        lookback_s=3600,
+    )
+    assert energy[substation.pk][0] == ABOUT(2 * 3.0 * 120 / 3600)
+    (discharge,) = discharges_of(
+        asset_id=fleet["a"].pk, now=start + timedelta(minutes=5)
+    )
+    assert discharge.duration_s == ABOUT(120.0)
+    assert discharge.energy_kwh == ABOUT(3.0 * 120 / 3600)

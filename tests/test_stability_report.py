@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 from django.core import mail
 from django.core.management import call_command
@@ -26,6 +27,7 @@ from incidents.models import (
 )
 from incidents.notifications import notifications_send_due
 from reports.models import ReportStatus, StabilityReport
+from reports.selectors import runs_of_day
 from reports.services import (
     report_figures,
     report_generate,
@@ -209,7 +211,14 @@ def test_the_pdf_has_four_pages_and_the_key_figures(site):
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == pages == 4
     text = " ".join(page.extract_text() for page in reader.pages)
-    for figure in ("80.0 %", "95.0 %", "90.0 %", "6.0 kWh", "Page 1 of 4"):
+    for figure in (
+        "80.0 %",
+        "95.0 %",
+        "90.0 %",
+        "6.0 kWh",
+        "1-min mean",
+        "Page 1 of 4",
+    ):
         assert figure in text
     assert "America/Denver" in text
 
@@ -377,3 +386,83 @@ def test_the_day_daylight_saving_ends_has_25_hours():
     # Wall-clock ticks: 00:00, 03:00 (after the change, 3 h later on the clock
     # is 4 h elapsed: the tick at 3 h elapsed reads 02:00), ..., 23:00 at the end.
     assert ">02:00<" in svgs["frequency"] and ">23:00<" in svgs["frequency"]
+
+
+def make_runs(runs) -> None:
+    DispatchRun.objects.bulk_create(
+        DispatchRun(
+            substation=substation,
+            slot_at=started,
+            started_at=started,
+            outcome=Outcome.DISPATCHED,
+            command_kw=kw,
+        )
+        for substation, started, kw in runs
+    )
+
+
+def test_a_run_falls_in_its_minute_from_its_first_to_its_last_instant():
+    """Minutes floor exact epoch seconds on both databases: runs at hh:mm:00.000,
+    hh:mm:59.999 and hh:mm:59.999999 all fall in minute hh:mm, all day long
+    (SQLite's julianday put about 4 % of them in the minute before)."""
+    substation = make_substation()
+    offsets_s = (0.0, 59.999, 59.999999)
+    make_runs(
+        (substation, START + timedelta(minutes=m, seconds=offset_s), 1.0)
+        for m in range(DAY_S // 60)
+        for offset_s in offsets_s
+    )
+    runs = runs_of_day(
+        substation_ids=[substation.pk], start=START, end=START + timedelta(days=1)
+    )
+    minutes = runs[:, 1] // 60
+    expected = np.repeat(np.arange(DAY_S // 60), len(offsets_s))
+    assert (minutes == expected).all()
+
+
+def test_the_peak_command_is_given_at_any_instant_and_as_the_best_minute_mean():
+    """Substation one commands 4 kW at 12:00:00 and 6 kW at 12:00:59.999, two
+    3 kW at 12:00:30: one's peak is 6 kW (mean of its minute 5 kW); the fleet's
+    is 6 + 3 = 9 kW at 12:00:59.999 (minute means 5 + 3 = 8 kW)."""
+    one, two = make_substation(), make_substation()
+    make_runs(
+        [
+            (one, at(12), 4.0),
+            (two, at(12) + timedelta(seconds=30), 3.0),
+            (one, at(12) + timedelta(seconds=59.999), 6.0),
+        ]
+    )
+    alone, _ = report_figures(substations=[one], day=DAY, zone=one.zone)
+    assert alone["dispatch"]["peak_command_instant_kw"] == 6.0
+    assert alone["dispatch"]["peak_command_kw"] == pytest.approx(5.0)
+    fleet, _ = report_figures(substations=[one, two], day=DAY, zone=one.zone)
+    assert fleet["dispatch"]["peak_command_instant_kw"] == 9.0
+    assert fleet["dispatch"]["peak_command_kw"] == pytest.approx(8.0)
+
+
+def test_stored_readings_beyond_any_bound_print_no_inf_or_nan(site):
+    """Rows from before the ingest bounds (load 1e308 kW, PV at 1e308 kW) make
+    sums overflow: the PDF prints a dash, the stored figures are strict JSON."""
+    import json
+
+    sensor = site.sensors.first()
+    GridReading.objects.bulk_create(
+        GridReading(
+            substation=site,
+            sensor=sensor,
+            measured_at=at(1) + timedelta(seconds=t + 5),
+            frequency_hz=60.0,
+            voltage_pu=1.0,
+            load_kw=1e308,
+        )
+        for t in range(0, 100, STEP_S)
+    )
+    values, pdf, _ = report_render(day=DAY, substation=site)
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    json.loads(json.dumps(values), parse_constant=refuse)
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "inf" not in text.lower().replace("info", "")
+    assert "nan" not in text.lower()

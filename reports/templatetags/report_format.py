@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django import template
 
 register = template.Library()
@@ -9,7 +11,10 @@ DASH = "—"
 
 
 def missing(value) -> bool:
-    """None, or '' (what a template gives for a figure of a missing section)."""
+    """None, '' (what a template gives for a figure of a missing section), or a
+    number that is not finite: no PDF ever prints inf or nan."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return True
     return value is None or value == ""
 
 
