@@ -22,35 +22,6 @@ Bools = NDArray[np.bool_]
 SAME_KW = 1e-9
 
 
-def available_kw(
-    *,
-    max_discharge_kw: Floats,
-    energy_capacity_kwh: Floats,
-    state_of_charge_pct: Floats,
-    reserve_pct: Floats,
-    ramp_kw_per_s: Floats,
-    target_kw: Floats,
-    horizon_h: float,
-    cycle_s: float,
-) -> Floats:
-    """avail_i: the power each battery can really give now (section 3).
-
-    min(WMax, energy above reserve / horizon, ramp ceiling), never below 0. The
-    ramp ceiling (setGradW) is the setpoint in force plus one cycle of ramp: a
-    ramp limit of 0 means the output cannot rise this cycle; NaN (unknown) means
-    no ramp limit. Lowering is never ramp-limited. At or below its reserve
-    (MinRsvPct) a battery gives 0.
-    """
-    above_reserve_kwh = (
-        (state_of_charge_pct - reserve_pct) / 100.0 * energy_capacity_kwh
-    )
-    by_energy = np.maximum(above_reserve_kwh, 0.0) / horizon_h
-    by_ramp = np.where(
-        np.isnan(ramp_kw_per_s), np.inf, target_kw + ramp_kw_per_s * cycle_s
-    )
-    return np.maximum(np.minimum(np.minimum(max_discharge_kw, by_energy), by_ramp), 0.0)
-
-
 def volt_watt_factor(*, voltage_pu: float, start_pu: float, end_pu: float) -> float:
     """IEEE 1547-2018 volt-watt P(V) in per unit of rated power: 1 up to
     `start_pu` (V1, 1.06), linearly down to 0 at `end_pu` (V2, 1.10).
@@ -88,28 +59,33 @@ def caps_kw(
     cycle_s: float,
     volt_watt: float,
 ) -> Caps:
-    """Each battery's cap (section 3): volt-watt is an upper limit on rated
-    power, not a scaling of the command. A battery counts as limited by the
-    first binding term below its WMax (volt-watt, then energy, then ramp)."""
-    avail = available_kw(
-        max_discharge_kw=max_discharge_kw,
-        energy_capacity_kwh=energy_capacity_kwh,
-        state_of_charge_pct=state_of_charge_pct,
-        reserve_pct=reserve_pct,
-        ramp_kw_per_s=ramp_kw_per_s,
-        target_kw=target_kw,
-        horizon_h=horizon_h,
-        cycle_s=cycle_s,
-    )
-    by_volt_watt_kw = volt_watt * max_discharge_kw
-    cap = np.minimum(avail, by_volt_watt_kw)
-    by_volt_watt = (by_volt_watt_kw <= avail) & (volt_watt < 1.0)
+    """avail_i and cap_i of each battery (section 3), and what binds.
+
+    avail_i = min(WMax, energy above reserve / horizon, ramp ceiling), never
+    below 0: at or below its reserve (MinRsvPct) a battery gives 0. The ramp
+    ceiling (setGradW) is the setpoint in force plus one cycle of ramp: a ramp
+    limit of 0 means the output cannot rise this cycle, NaN (unknown) means no
+    ramp limit, and lowering is never ramp-limited.
+    cap_i = min(avail_i, P(V) x WMax_i): volt-watt is an upper limit on rated
+    power, not a scaling of the command. A battery below its WMax is limited by
+    volt-watt if that binds, else by energy, else by ramp.
+    """
     above_reserve_kwh = np.maximum(
         (state_of_charge_pct - reserve_pct) / 100.0 * energy_capacity_kwh, 0.0
     )
-    by_energy = ~by_volt_watt & (above_reserve_kwh / horizon_h <= cap)
-    by_energy &= cap < max_discharge_kw
-    by_ramp = ~by_volt_watt & ~by_energy & (cap < max_discharge_kw)
+    by_energy_kw = above_reserve_kwh / horizon_h
+    by_ramp_kw = np.where(
+        np.isnan(ramp_kw_per_s), np.inf, target_kw + ramp_kw_per_s * cycle_s
+    )
+    avail = np.maximum(
+        np.minimum(np.minimum(max_discharge_kw, by_energy_kw), by_ramp_kw), 0.0
+    )
+    by_volt_watt_kw = volt_watt * max_discharge_kw
+    cap = np.minimum(avail, by_volt_watt_kw)
+    below = cap < max_discharge_kw
+    by_volt_watt = below & (by_volt_watt_kw <= avail)
+    by_energy = below & ~by_volt_watt & (by_energy_kw <= by_ramp_kw)
+    by_ramp = below & ~by_volt_watt & ~by_energy
     return Caps(volt_watt, avail, cap, by_energy, by_ramp, by_volt_watt)
 
 

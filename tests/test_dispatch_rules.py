@@ -133,18 +133,18 @@ def test_the_load_need_is_shared_pro_rata_to_the_headroom_left_after_droop():
 
 
 def available(soc: float, ramp: float = np.nan, target: float = 0.0) -> float:
-    return float(
-        rules.available_kw(
-            max_discharge_kw=np.array([5.0]),
-            energy_capacity_kwh=np.array([13.5]),
-            state_of_charge_pct=np.array([soc]),
-            reserve_pct=np.array([20.0]),
-            ramp_kw_per_s=np.array([ramp]),
-            target_kw=np.array([target]),
-            horizon_h=0.25,
-            cycle_s=5,
-        )[0]
+    caps = rules.caps_kw(
+        max_discharge_kw=np.array([5.0]),
+        energy_capacity_kwh=np.array([13.5]),
+        state_of_charge_pct=np.array([soc]),
+        reserve_pct=np.array([20.0]),
+        ramp_kw_per_s=np.array([ramp]),
+        target_kw=np.array([target]),
+        horizon_h=0.25,
+        cycle_s=5,
+        volt_watt=1.0,
     )
+    return float(caps.avail[0])
 
 
 def test_available_power_is_capped_by_nameplate_energy_and_ramp():
