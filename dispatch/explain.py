@@ -77,6 +77,11 @@ def run_explanation(run: DispatchRun) -> str:
     said = _seen(run)
     if run.outcome == Outcome.NO_ASSETS:
         said.append("No battery was active with fresh telemetry: nothing commanded.")
+    elif run.held and run.command_kw <= 0:
+        said.append(
+            "The command was smaller than the minimum change from nothing in "
+            f"force, so no battery was commanded ({run.detail})."
+        )
     elif run.held:
         said.append(
             f"The command moved less than the minimum change, so the "

@@ -263,3 +263,15 @@ def test_a_held_discharge_counts_its_whole_energy_in_the_report_and_for_its_owne
     )
     assert discharge.duration_s == ABOUT(120.0)
     assert discharge.energy_kwh == ABOUT(3.0 * 120 / 3600)
+
+
+def test_a_command_below_the_minimum_change_from_nothing_is_not_sent():
+    """0.4 kW of need against a 1 kW minimum change, nothing in force: held at
+    0 (no 0.2-kW discharges and SMS for the chatter), and said so."""
+    from dispatch.explain import run_explanation
+
+    substation, fleet = two_batteries()
+    run = cycle_at(substation, 0, load_kw=1000.4)
+    assert run.held and run.command_kw == 0.0
+    assert set(targets(fleet).values()) == {0.0}
+    assert "no battery was commanded" in run_explanation(run)
