@@ -96,8 +96,10 @@ def weighted_stats(values: np.ndarray, weights: np.ndarray) -> dict[str, float |
     total = weights.sum()
     if not len(values) or total <= 0:
         return {"min": None, "max": None, "mean": None, "std": None}
-    mean = float((values * weights).sum() / total)
-    variance = float((weights * (values - mean) ** 2).sum() / total)
+    # Rows from before the ingest's bounds may overflow: inf, shown as a dash.
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float((values * weights).sum() / total)
+        variance = float((weights * (values - mean) ** 2).sum() / total)
     return {
         "min": float(values.min()),
         "max": float(values.max()),
