@@ -7,6 +7,7 @@ class DermgmtConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
+        from dermgmt import checks  # noqa: F401 (registers the system checks)
         from dermgmt.roles import sync_after_migrate
 
         # After migrate: by then every app's permissions exist.

@@ -52,6 +52,32 @@ def admin_login(page, server_url: str, username: str, password: str, *, next_url
         page.click("input[type=submit]")
 
 
+# Each document logs the Content-Security-Policy violations it reports, with the
+# directive and what was refused (Chromium logs its own line too).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(
+    `Content Security Policy violation: ${e.effectiveDirective} ${e.blockedURI}`
+  );
+});
+"""
+
+
+def csp_violations(page) -> list[str]:
+    """A list that fills with every Content-Security-Policy violation `page`
+    reports from now on, from any document it loads."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text
+            and violations.append(message.text)
+        ),
+    )
+    page.add_init_script(CSP_LISTENER)
+    return violations
+
+
 def screenshot(page, name: str) -> Path:
     """The whole page as var/screenshots/`name`."""
     path = Path(settings.BASE_DIR) / "var" / "screenshots" / name

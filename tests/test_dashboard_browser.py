@@ -17,7 +17,7 @@ from dispatch.models import DispatchRun
 from dispatch.services import cycle_run
 from forecasting.services import forecast_run
 from grid.models import GridReading, Substation
-from tests.browser import admin_login, chromium_launched, screenshot
+from tests.browser import admin_login, chromium_launched, csp_violations, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the live server's thread
 
@@ -54,6 +54,7 @@ def test_an_operator_sees_the_grid_and_it_refreshes(live_server, browser, settin
     settings.DASHBOARD_REFRESH_S = 1
     demo_now()
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    violations = csp_violations(page)
     admin_login(page, live_server.url, "operator", "demo-operator-1", next_url="/")
     page.wait_for_selector("#substations .card")
     assert page.title() == "Grid operations · dermgmt"
@@ -91,5 +92,6 @@ def test_an_operator_sees_the_grid_and_it_refreshes(live_server, browser, settin
         f'.card[data-code="{first.code}"] [data-field="frequency"]'
     )
     frequency.filter(has_text="59.812 Hz").wait_for(timeout=10_000)
+    assert violations == []  # it runs under its Content-Security-Policy
 
     screenshot(page, "dashboard.png")

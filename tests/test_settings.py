@@ -15,7 +15,10 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_URL", "CELERY_"))
+        if not key.startswith(
+            ("DJANGO_", "DATABASE_URL", "CELERY_", "CACHE_URL", "EMAIL_URL")
+        )
+        and key not in ("DERMGMT_BASE_URL", "SESSION_COOKIE_AGE")
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -34,6 +37,7 @@ def test_production_passes_check_deploy_without_warnings(tmp_path):
         DJANGO_SETTINGS_MODULE="dermgmt.settings.production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="example.org",
+        DERMGMT_BASE_URL="https://example.org",
         DERMGMT_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stderr

@@ -7,9 +7,12 @@ SQLite under `var/`, a filesystem broker, console email, SMS kept in the outbox.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -37,6 +40,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "phonenumber_field",
+    "axes",  # login lockout: its AccessAttempt rows are the admin's list of lockouts
+    "csp",
     "grid",
     "assets",
     "forecasting",
@@ -49,12 +54,17 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Admin queries with a NUL or an unusable filter value: 400, not 500.
+    "dermgmt.middleware.BadQueryMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dermgmt.urls"
@@ -113,8 +123,13 @@ def database_from_env() -> dict:
 DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Django's model permissions, read in one query (dermgmt/backends.py).
-AUTHENTICATION_BACKENDS = ["dermgmt.backends.RoleBackend"]
+# django-axes first (it refuses a locked-out username+address before any password
+# is checked), then Django's model permissions, read in one query
+# (dermgmt/backends.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "dermgmt.backends.RoleBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
@@ -144,6 +159,53 @@ STORAGES = {
 }
 
 LOGIN_URL = "/admin/login/"
+# After a login without a (safe) `next`: the dashboard, which sends a login that
+# may not see it (owners, technicians) on to the admin (dermgmt/views.py).
+LOGIN_REDIRECT_URL = "dashboard"
+# A staff session lasts a working day, not Django's two weeks.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=9 * 3600)
+
+# --- Login lockout (django-axes) -----------------------------------------------------
+# A username that fails AXES_FAILURE_LIMIT logins in a row from one address is
+# locked out (the right password included) for AXES_COOLOFF_MINUTES; each failure
+# during the lockout starts the cool-off again, a success clears the count.
+# Attempts live in the database: Admin > Axes > Access attempts lists lockouts, and
+# deleting a row (or `manage.py axes_reset_username NAME`) unlocks at once.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dermgmt.views.login_locked_out"
+# Behind a proxy, the client address is the proxy's: dermgmt.settings.production
+# reads it from X-Forwarded-For.
+
+# --- Content-Security-Policy (django-csp) --------------------------------------------
+# Scripts only from our own origin (static files, Swagger UI from
+# drf-spectacular-sidecar), no eval, and no inline script but one that carries
+# this response's nonce="{{ request.csp_nonce }}" (the dashboard's two settings;
+# its figures are non-executable JSON from json_script), or whose hash is listed.
+# Styles may be inline: pages of django-import-export and drf-spectacular's Swagger
+# page carry style attributes and blocks, and CSS runs no code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [
+            SELF,
+            NONCE,
+            # django-celery-beat's crontab help on the periodic task form (2.9):
+            # the browser test loads that page, and fails when this hash is stale.
+            "'sha256-QE3U2xYF7B4J2ro1/9oxiKhaWCGW39gB7ocQ/xlD0bE='",
+        ],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Celery -------------------------------------------------------------------
 # Default broker: kombu's filesystem transport under var/broker, made safe for
@@ -181,10 +243,50 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_DB_REUSE_MAX = 1_000_000
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
+# --- Shared cache ---------------------------------------------------------------
+
+
+def cache_from_env() -> dict:
+    """CACHE_URL, or files under var/cache that every process on this machine shares.
+
+    What must be counted once for all web workers (the API's throttles) lives
+    here. Production with more than one machine sets redis://host:6379/1 (Django's
+    own RedisCache, on redis-py that celery[redis] brings).
+    """
+    url = env("CACHE_URL", default="")
+    if not url:
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            # A full cache drops a third of its entries, throttle counts included.
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    backend = None
+    if urlparse(url).scheme in ("redis", "rediss", "rediscache"):
+        backend = "django.core.cache.backends.redis.RedisCache"
+    return env.cache_url_config(url, backend=backend)
+
+
+CACHES = {"default": cache_from_env()}
+
 # --- Email --------------------------------------------------------------------
-# EMAIL_URL: consolemail:// (default), filemail:///path, smtp://user:pw@host:25,
+# EMAIL_URL: consolemail:// (default), filemail:///abs/path, smtp://user:pw@host:25,
 # smtp+tls://..., smtp+ssl://...
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+
+
+def email_from_env() -> dict:
+    """EMAIL_URL as Django settings. django-environ drops the leading "/" of a
+    filemail:// path (filemail:///var/mail gives "var/mail", relative to wherever
+    the process started): the path is kept as written, var/mail when none."""
+    url = env("EMAIL_URL", default="consolemail://")
+    config = env.email_url_config(url)
+    if urlparse(url).scheme == "filemail":
+        path = unquote(urlparse(url).path)
+        config["EMAIL_FILE_PATH"] = path or str(VAR_DIR / "mail")
+    return config
+
+
+vars().update(email_from_env())
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="dermgmt@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -269,6 +371,10 @@ REST_FRAMEWORK = {
         "setpoint": env("API_THROTTLE_SETPOINT", default="60/min"),
     },
 }
+# Ingest: the oldest timestamp an integration may send (s; docs/api.md "Too old").
+# Older is a reset clock or a unit mistake; a backfill runs with a higher value.
+INGEST_MAX_AGE_S = env.float("INGEST_MAX_AGE_S", default=7 * 86400)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "dermgmt API",
     "DESCRIPTION": "Distributed Energy Resource Management. Powers in kW, energy in "
@@ -277,6 +383,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge fetched from validator.swagger.io: the schema URL stays in house,
+    # and the page makes no request its Content-Security-Policy refuses.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -36,3 +36,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# The client's address for the login lockout (django-axes): the proxy appends it to
+# X-Forwarded-For. DJANGO_PROXY_COUNT counts the proxies in front of that one (a
+# CDN, a load balancer) that add theirs; a longer chain than that was written by the
+# client, and such a request counts under the proxy's own address instead.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+AXES_IPWARE_PROXY_ORDER = "left-most"
+AXES_IPWARE_PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", default=0)

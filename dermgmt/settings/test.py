@@ -21,3 +21,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# One process, no files: each test clears what it counts (throttles).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# django-axes refuses authenticate() without a request, as Client.login() calls it;
+# the lockout tests (tests/security/test_login_lockout.py) turn it on.
+AXES_ENABLED = False
