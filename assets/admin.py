@@ -14,18 +14,19 @@ from assets.selectors import (
     assets_visible_to,
     owners_visible_to,
     telemetry_visible_to,
-    user_owner_id,
+    user_is_owner_scoped,
 )
 
 
 class OwnerScopedAdmin(admin.ModelAdmin):
-    """An owner's login sees only that owner's rows; staff see all.
+    """An owner's login sees only that owner's rows, and none while it is linked
+    to no owner; staff see all.
 
-    The rule lives in the selectors (`visible`); this class applies it to the
-    list, search, date drill-down, export and autocomplete (all read
+    The rule lives in the selectors (`visible`, user_owner_id); this class applies
+    it to the list, search, date drill-down, export and autocomplete (all read
     get_queryset), to the change, history and delete views (another owner's
-    object is a 404, as a missing one), to foreign-key choices and to the
-    choices of filters on related models.
+    object is a 404, as a missing one), to foreign-key choices and to the choices
+    of filters on related models.
     """
 
     def visible(self, request):
@@ -48,7 +49,7 @@ class OwnerScopedAdmin(admin.ModelAdmin):
         """For an owner's login, a filter on a related model (substation, asset)
         offers only what its own rows refer to, not every row of that model."""
         filters = super().get_list_filter(request)
-        if user_owner_id(request.user) is None:
+        if not user_is_owner_scoped(request.user):
             return filters
         return [self.related_only(entry) for entry in filters]
 
@@ -100,7 +101,7 @@ class OwnerAdmin(OwnerScopedAdmin):
         """Staff edit every field; an owner's login its contact details and SMS
         consent only (an allow-list, so a new field starts read-only for it)."""
         fields = list(super().get_readonly_fields(request, obj))
-        if user_owner_id(request.user) is None:
+        if not user_is_owner_scoped(request.user):
             return fields
         return fields + [
             field.name

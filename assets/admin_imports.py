@@ -60,7 +60,7 @@ class AssetImportExportMixin(ImportExportMixin):
 @admin.register(AssetImport)
 class AssetImportAdmin(admin.ModelAdmin):
     """Background imports: progress, bad rows, confirm. Read-only; each login
-    sees its own unless it is staff without an owner record."""
+    sees its own if it is owner-scoped (`assets.selectors.user_owner_id`)."""
 
     list_display = ["file_name", "user", "status", "progress", "summary", "created_at"]
     list_filter = ["status"]

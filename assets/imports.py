@@ -19,6 +19,7 @@ import json
 import math
 import operator
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -93,8 +94,11 @@ COLUMNS = [*ASSET_COLUMNS[:4], *OWNER_COLUMNS, "substation", *ASSET_COLUMNS[4:]]
 REQUIRED = ["uid", "name", "kind", "owner_email", "substation"]
 # Measured, not registered: taken from the file for a new asset only.
 INITIAL_ONLY = {"state_of_charge"}
-# A text cell a spreadsheet would run as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What starts a formula in a spreadsheet (OWASP, CSV injection): these signs,
+# also after leading blanks and in their full-width forms (U+FF1D, U+FF0B,
+# U+FF0D, U+FF20), and a leading tab or carriage return (formula_start).
+FORMULA_SIGNS = frozenset("=+-@")
+FORMULA_CONTROLS = ("\t", "\r")
 TEXT_COLUMNS = {"name", "owner_name", "wind_turbine_type"}
 PROGRESS_EVERY = 5_000
 KEY_CHUNK = 10_000  # keys per `IN (...)` lookup: under SQLite's and psycopg's limits
@@ -245,9 +249,9 @@ def converter(model_field: Field, *, text: bool = False) -> Converter:
             return empty
         if "\ufeff" in cell:
             raise Invalid("A byte-order mark inside a cell: were two files joined?")
-        if text and cell.startswith(FORMULA_START) and not was_escaped:
+        if text and not was_escaped and (start := formula_start(cell)):
             raise Invalid(
-                f"Starts with {cell[0]!r}: a spreadsheet would run it as a "
+                f"Starts with {start!r}: a spreadsheet would run it as a "
                 "formula. Write it with a leading apostrophe if it is text."
             )
         value = parse(cell) if parse else cell
@@ -338,15 +342,34 @@ def _generic(model_field: Field, empty: Any, allows_empty: bool) -> Converter:
     return convert
 
 
+def formula_start(cell: str) -> str:
+    """The start of `cell` that a spreadsheet would run as a formula, or "".
+
+    A tab or carriage return first; else the first character after leading
+    whitespace and control or format characters (a space, a line feed, a
+    zero-width space), compared in its compatibility form (NFKC): the
+    full-width and small forms of the signs (U+FF1D, U+FF0B, U+FF0D, U+FF20,
+    U+FE66, ...) read as = + - @, as spreadsheets read them."""
+    if cell.startswith(FORMULA_CONTROLS):
+        return cell[0]
+    for index, char in enumerate(cell):
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf"):
+            continue
+        if unicodedata.normalize("NFKC", char)[:1] in FORMULA_SIGNS:
+            return cell[: index + 1]
+        return ""
+    return ""
+
+
 def escaped(cell: str) -> str:
     """A text cell as an export writes it: a leading apostrophe before one that a
     spreadsheet would run as a formula (the import takes it off again)."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+    return "'" + cell if formula_start(cell) else cell
 
 
 def unescaped(cell: str) -> tuple[str, bool]:
     """The cell without the apostrophe `escaped` adds, and whether it had one."""
-    if cell.startswith("'") and cell[1:].startswith(FORMULA_START):
+    if cell.startswith("'") and formula_start(cell[1:]):
         return cell[1:], True
     return cell, False
 
@@ -752,7 +775,9 @@ def _plan(
                 RowError(
                     line,
                     "owner_email",
-                    f"You may import only your own assets (owner {scope_email}).",
+                    f"You may import only your own assets (owner {scope_email})."
+                    if scope_email
+                    else "This login is linked to no owner: it may import nothing.",
                 )
             )
         new_owner = plan.new_owners.get(row.owner_email)

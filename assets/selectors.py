@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.db import connection
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet, Subquery
 from numpy.typing import NDArray
 
 from assets.models import (
@@ -24,25 +24,66 @@ from assets.models import (
 M = TypeVar("M", bound=Model)
 
 
-def user_owner_id(user: User | AnonymousUser) -> int | None:
-    """The owner a login is scoped to, or None for staff who see every owner.
+# The role whose logins are owner-scoped. Defined here, with the rule, because
+# assets sits below the project package; dermgmt.roles names its group with it.
+OWNER_ROLE = "Asset Owners"
 
-    A superuser, or a login without an owner record, is not scoped. A login that
-    is linked to an owner sees that owner's rows only.
+# What `user_owner_id` answers for a scoped login linked to no owner: a key that
+# no row holds (keys start at 1), so any filter on it finds nothing.
+NO_OWNER = 0
+
+
+def user_owner_id(user: User | AnonymousUser) -> int | None:
+    """The owner whose rows `user` may see, or None when it may see every owner's.
+
+    The one rule of owner scoping, and it fails closed. A login is scoped when it
+    is in the owner role or linked to an owner record, and is not a superuser: it
+    sees its linked owner's rows, and none (NO_OWNER) while it is linked to no
+    owner, as happens when the back office clears an owner's User field. A login
+    in the owner role and a staff role is scoped too. Staff roles without a link
+    are not scoped, nor are superusers; an anonymous user sees nothing. Read in
+    one query on each call, so an unlinking holds from the next request on.
     """
-    if not user.is_authenticated or user.is_superuser:
+    if not user.is_authenticated:
+        return NO_OWNER
+    if user.is_superuser:
         return None
-    return Owner.objects.filter(user=user).values_list("pk", flat=True).first()
+    in_role = Exists(
+        Group.user_set.through.objects.filter(
+            user_id=OuterRef("pk"), group__name=OWNER_ROLE
+        )
+    )
+    linked = Owner.objects.filter(user_id=OuterRef("pk")).values("pk")[:1]
+    scope = (
+        User.objects.filter(pk=user.pk)
+        .annotate(in_role=in_role, owner_pk=Subquery(linked))
+        .values_list("in_role", "owner_pk")
+        .first()
+    )
+    if scope is None:  # a login deleted under its session
+        return NO_OWNER
+    in_owner_role, owner_id = scope
+    if owner_id is not None:
+        return owner_id
+    return NO_OWNER if in_owner_role else None
+
+
+def user_is_owner_scoped(user: User | AnonymousUser) -> bool:
+    """Whether `user` sees only one owner's rows (or none): see user_owner_id."""
+    return user_owner_id(user) is not None
 
 
 def owner_scoped(
     queryset: QuerySet[M], *, user: User | AnonymousUser, owner_field: str
 ) -> QuerySet[M]:
-    """`queryset` as `user` may see it: every row for staff, and for an owner's
-    login the rows whose `owner_field` is that owner."""
+    """`queryset` as `user` may see it (user_owner_id): every row for staff, for an
+    owner's login the rows whose `owner_field` is its owner, none for a scoped
+    login linked to no owner."""
     owner_id = user_owner_id(user)
     if owner_id is None:
         return queryset
+    if owner_id == NO_OWNER:
+        return queryset.none()
     return queryset.filter(**{owner_field: owner_id})
 
 

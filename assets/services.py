@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from assets.models import (
     DERAsset,
     HardwareErrorCode,
 )
+from assets.selectors import assets_visible_to
 from dermgmt.db import update_rows
 from dermgmt.ingest import Checker, as_items, lookup_keys
 
@@ -131,18 +133,27 @@ def telemetry_record(*, telemetry: Sequence[AssetTelemetry]) -> int:
     return len(telemetry)
 
 
-def telemetry_ingest(*, data: Any, now: datetime | None = None) -> int:
+def telemetry_ingest(
+    *,
+    data: Any,
+    user: User | AnonymousUser | None = None,
+    now: datetime | None = None,
+) -> int:
     """Validate a batch of telemetry from an integration as a whole, then record
     it (re-sent rows are skipped). Raises BatchInvalid with every item's errors,
     having written nothing. Items: asset (uid), measured_at (ISO 8601 with
     offset), output_kw (negative: charging), optional state_of_charge (%) and
     error_code (a known hardware error code); each number finite and plausible
-    for the asset (`telemetry_check`)."""
+    for the asset (`telemetry_check`). `user`: the login that sends it, which
+    may write only the assets it may see (an owner's login: its own; another
+    asset is refused as unknown, as a missing one); None for an internal caller,
+    every asset."""
     items = as_items(data)
     check = Checker(now or timezone.now())
     ids: dict[str, int] = {}
     limits: dict[int, float] = {}
-    for uid, pk, *ratings in DERAsset.objects.filter(
+    assets = DERAsset.objects.all() if user is None else assets_visible_to(user=user)
+    for uid, pk, *ratings in assets.filter(
         uid__in=lookup_keys(items, "asset")
     ).values_list("uid", "pk", *RATING_FIELDS):
         ids[uid], limits[pk] = pk, output_limit_kw(ratings)
@@ -162,6 +173,10 @@ def telemetry_ingest(*, data: Any, now: datetime | None = None) -> int:
                 if code is None
                 else check.known(item, "error_code", codes),
             }
+        )
+        # An asset measures once at a time: two items of one key must agree.
+        check.distinct(
+            values[-1], key=["asset_id", "measured_at"], what="asset and measured_at"
         )
     check.done()  # raises before anything is built or written
     return telemetry_record(telemetry=[AssetTelemetry(**row) for row in values])

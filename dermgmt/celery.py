@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import beat_init, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dermgmt.settings.development")
 
@@ -26,3 +26,14 @@ def close_old_connections(sender=None, **kwargs) -> None:
     from django.db import close_old_connections as close
 
     close()
+
+
+@beat_init.connect
+def safety_tasks_at_start(sender=None, **kwargs) -> None:
+    """Beat starts (alone, or embedded in a worker with -B: the same signal): the
+    safety entries of dermgmt/schedule.py are put back as code says, whatever was
+    done to them in the admin. A running beat notices the change (django-celery-
+    beat's PeriodicTasks stamp) and reloads its schedule."""
+    from dermgmt.schedule import safety_tasks_assert
+
+    safety_tasks_assert()

@@ -1,4 +1,5 @@
-"""GET /healthz: is the database up, the broker reachable, and beat alive?"""
+"""GET /healthz: is the database up, the broker reachable, beat alive, and are the
+safety entries of beat's schedule there and as code says?"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from dermgmt.celery import app as celery_app
 from dermgmt.models import Heartbeat
+from dermgmt.schedule import safety_names, safety_tasks_drift
 
 
 def check_database() -> dict:
@@ -41,10 +43,21 @@ def check_beat() -> dict:
     }
 
 
+def check_safety_tasks() -> dict:
+    """The setpoint expiry sweeper (the fail-safe) and the other safety entries
+    exist, are enabled and match dermgmt/schedule.py: a heartbeat alone does not
+    show that beat still runs them."""
+    problems = safety_tasks_drift()
+    if problems:
+        return {"ok": False, "error": "; ".join(problems)}
+    return {"ok": True, "tasks": sorted(safety_names())}
+
+
 CHECKS: dict[str, Callable[[], dict]] = {
     "database": check_database,
     "broker": check_broker,
     "beat": check_beat,
+    "safety_tasks": check_safety_tasks,
 }
 
 

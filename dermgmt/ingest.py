@@ -6,20 +6,48 @@ bounds the database enforces (the constants live beside the constraints), so
 the whole batch is refused, never half-written. Every number must be finite; the
 services add the bounds that depend on the row (what is plausible at a
 substation, for an asset: `grid.services.reading_check`,
-`assets.services.telemetry_check`).
+`assets.services.telemetry_check`). A timestamp is at most INGEST_MAX_AGE_S old
+and not ahead of our clock (`Checker.within`); two items with one natural key
+(sensor and time, ...) must agree (`Checker.distinct`).
 """
 
 from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from django.conf import settings
 
 MAX_ITEMS = 10_000
 # Clocks drift: a timestamp this far ahead of ours is still accepted.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# How old data may be (settings.INGEST_MAX_AGE_S): an integration sends what it
+# measured a moment ago, or replays a few days after an outage; year 1 or 1900 is
+# a clock reset or a unit mistake (seconds for milliseconds), and stored it would
+# sit in every history, report and accuracy figure. A backfill raises the setting.
+DEFAULT_MAX_AGE_S = 7 * 86400
+
+
+def ingest_max_age() -> timedelta:
+    """The oldest an ingested timestamp may be (INGEST_MAX_AGE_S, read now)."""
+    seconds = getattr(settings, "INGEST_MAX_AGE_S", DEFAULT_MAX_AGE_S)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # a bound beyond any date: no bound
+        return timedelta.max
+
+
+def duration(age: timedelta) -> str:
+    """'7 days', '1 hour', '90 s': a bound as an error message says it."""
+    seconds = age.total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds / size
+            return f"{count:g} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds:g} s"
 
 
 class BatchInvalid(Exception):
@@ -33,10 +61,17 @@ class BatchInvalid(Exception):
 class Checker:
     """Collects every error of every item instead of stopping at the first."""
 
-    def __init__(self, now: datetime):
+    def __init__(self, now: datetime, *, max_age: timedelta | None = None):
         self.now = now
+        self.max_age = ingest_max_age() if max_age is None else max_age
+        try:
+            self.oldest = now - self.max_age
+        except OverflowError:
+            self.oldest = datetime.min.replace(tzinfo=UTC)
         self.errors: dict[int, dict[str, str]] = {}
         self.index = 0
+        # distinct(): each key seen so far, with the first item and its values.
+        self.seen: dict[Hashable, tuple[int, Mapping[str, Any]]] = {}
 
     def fail(self, field: str, message: str) -> None:
         self.errors.setdefault(self.index, {})[field] = message
@@ -75,7 +110,8 @@ class Checker:
         return value
 
     def moment(self, item: dict, field: str) -> datetime | None:
-        """An ISO 8601 timestamp with its UTC offset, not in the future."""
+        """An ISO 8601 timestamp with its UTC offset, within the ingest's window
+        (`within`: neither ahead of our clock nor older than the bound)."""
         value = item.get(field)
         if not isinstance(value, str):
             self.fail(field, "An ISO 8601 timestamp is required.")
@@ -95,9 +131,44 @@ class Checker:
         except OverflowError:
             self.fail(field, f"{value!r} is out of range.")
             return None
-        if at > self.now + FUTURE_TOLERANCE:
-            self.fail(field, "The timestamp is in the future.")
+        self.within(field, at)
         return at
+
+    def within(self, field: str, at: datetime, *, ahead: bool = False) -> None:
+        """Record an error unless `at` is at most the ingest's bound old
+        (INGEST_MAX_AGE_S) and, unless it may be `ahead` (a forecast's valid
+        time), at most FUTURE_TOLERANCE ahead of our clock."""
+        if at < self.oldest:
+            self.fail(
+                field,
+                f"{at.isoformat()} is older than {duration(self.max_age)} "
+                f"(INGEST_MAX_AGE_S = {self.max_age.total_seconds():g} s): a clock "
+                "or unit mistake; a backfill needs a higher setting.",
+            )
+        elif not ahead and at > self.now + FUTURE_TOLERANCE:
+            self.fail(field, "The timestamp is in the future.")
+
+    def distinct(
+        self, row: Mapping[str, Any], *, key: Sequence[str], what: str
+    ) -> None:
+        """Record this item's `row`; an earlier item with the same `key` (its
+        natural key: sensor and time, ...) and other values is a conflict, and
+        both items get an error on the key's last field naming the other: which
+        of the two is true cannot be told. The same values again are a retry
+        inside the batch, accepted (stored once). `what` names the key."""
+        ident = tuple(row[name] for name in key)
+        if any(part is None for part in ident):
+            return  # already an error of its own
+        first, values = self.seen.setdefault(ident, (self.index, row))
+        if first == self.index or values == row:
+            return
+        field, why = key[-1], f"the same {what} with other values."
+        self.errors.setdefault(self.index, {}).setdefault(
+            field, f"Conflicts with item {first}: {why}"
+        )
+        self.errors.setdefault(first, {}).setdefault(
+            field, f"Conflicts with item {self.index}: {why}"
+        )
 
     def known(self, item: dict, field: str, ids: dict[str, int]) -> int | None:
         value = item.get(field)

@@ -10,9 +10,13 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
+from assets.selectors import OWNER_ROLE
+
 OPERATORS = "Operators"
 MAINTENANCE = "Maintenance Team"
-ASSET_OWNERS = "Asset Owners"
+# A login in this role sees only its linked owner's rows, and none while it is
+# linked to no owner, whatever other role it holds (assets.selectors.user_owner_id).
+ASSET_OWNERS = OWNER_ROLE
 BACK_OFFICE = "Back Office"
 
 OUR_APPS = [
@@ -25,11 +29,22 @@ OUR_APPS = [
     "dermgmt",
 ]
 
+BEAT_MODELS = [
+    "periodictask",
+    "intervalschedule",
+    "crontabschedule",
+    "solarschedule",
+    "clockedschedule",
+]
+
 # group -> list of "app_label.codename"; "app_label.*" means every permission of
 # the app, and "-app_label.codename" takes one back.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATORS: [f"{app}.*" for app in OUR_APPS]
-    + ["django_celery_beat.*"]
+    # Beat's schedule is code's (dermgmt/schedule.py): operators see it and may
+    # switch non-safety entries; the admin keeps safety entries read-only.
+    + [f"django_celery_beat.view_{model}" for model in BEAT_MODELS]
+    + ["django_celery_beat.change_periodictask"]
     # A token acts as any user it names: only superusers make or revoke them.
     + ["-dermgmt.add_apitoken", "-dermgmt.change_apitoken", "-dermgmt.delete_apitoken"],
     MAINTENANCE: [

@@ -157,10 +157,23 @@ class SetpointCommandViewSet(TimeSeriesViewSet):
     ordering = "-created_at"
 
 
+class KilowattField(serializers.FloatField):
+    """A JSON number of kW: DRF's FloatField reads `true` as 1.0 and `false` as
+    0.0, and a boolean is no power (the ingest refuses one too)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            raise serializers.ValidationError(
+                f"A number of kW is required, not a boolean ({str(data).lower()})."
+            )
+        return super().to_internal_value(data)
+
+
 class SetpointInSerializer(serializers.Serializer):
-    target_output_kw = serializers.FloatField(
+    target_output_kw = KilowattField(
         min_value=0,
-        help_text="Discharge power to hold (kW), within the asset's limits.",
+        help_text="Discharge power to hold (kW), within the asset's limits; "
+        "0 holds the asset out of automatic dispatch. Audited with the user.",
     )
 
 

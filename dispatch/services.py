@@ -89,9 +89,12 @@ def setpoints_write(
 
     Rows whose value does not change only get their expiry (and source)
     written; a hold's refresh (reason `refresh`) is audited too, so that the
-    audit integrates to the energy really in force. Owners of batteries that start
-    discharging get their SMS written to the outbox (step 10). Returns the number
-    changed. The caller holds the substation's lock and has checked every limit.
+    audit integrates to the energy really in force, and so is every manual
+    command (reason `manual`), a zero or an unchanged value included: it takes
+    the asset out of automatic dispatch for its lifetime, and the audit names
+    who did. Owners of batteries that start discharging get their SMS written
+    to the outbox (step 10). Returns the number changed. The caller holds the
+    substation's lock and has checked every limit.
     """
     if not len(pks):
         return 0
@@ -108,8 +111,8 @@ def setpoints_write(
         },
     )
     changed_mask = setpoints_changed(previous_kw=previous_kw, new_kw=new_kw)
-    refreshed = np.array(reason) == SetpointReason.REFRESH
-    audited = np.flatnonzero(changed_mask | refreshed)
+    commanded = np.isin(reason, [SetpointReason.REFRESH, SetpointReason.MANUAL])
+    audited = np.flatnonzero(changed_mask | commanded)
     run_id = run.pk if run else None
     user_id = user.pk if user else None
     started = np.flatnonzero((previous_kw <= SAME_KW) & (new_kw > SAME_KW))
@@ -790,10 +793,12 @@ def setpoint_command_manual(
     """Command one asset by hand, within the cycle's limits, audited with the user.
 
     The setpoint holds (the cycle leaves the asset alone) until the policy's
-    manual lifetime runs out; then it returns to 0. A value beyond the asset's
-    limits raises ValidationError and changes nothing.
+    manual lifetime runs out; then it returns to 0. Every command is audited, 0 kW
+    and the value already in force included. A value beyond the asset's limits
+    raises ValidationError and changes nothing; -0.0 is stored as 0.0.
     """
     now = now or timezone.now()
+    target_kw = float(target_kw) + 0.0  # -0.0 + 0.0 is 0.0: no signed zero stored
     with transaction.atomic():
         substation_id = DERAsset.objects.values_list("substation_id", flat=True).get(
             pk=asset_id
@@ -814,7 +819,7 @@ def setpoint_command_manual(
         setpoints_write(
             pks=np.array([asset.pk]),
             previous_kw=np.array([asset.target_output_kw]),
-            new_kw=np.array([float(target_kw)]),
+            new_kw=np.array([target_kw]),
             expires_at=[expires],
             source=[SetpointSource.MANUAL],
             reason=[SetpointReason.MANUAL],

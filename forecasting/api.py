@@ -3,13 +3,15 @@ generation forecasts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from dermgmt.api.views import BatchErrors, IngestResult, TimeSeriesViewSet, time_window
-from dermgmt.ingest import MAX_ITEMS
+from dermgmt.ingest import MAX_ITEMS, BatchInvalid
 from dermgmt.models import ApiScope
 from forecasting.models import WEATHER_COLUMNS, EnergyForecast, WeatherForecast
 from grid.models import Substation
@@ -64,6 +66,20 @@ def item_errors(errors) -> dict[str, str]:
     }
 
 
+def refused(errors: Mapping[int, dict[str, str]] | str) -> Response:
+    """400 for a push refused whole, as the ingest answers (item index -> field
+    -> why): nothing was stored."""
+    if isinstance(errors, str):
+        return Response({"detail": errors}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(
+        {
+            "detail": f"{len(errors)} invalid item(s): nothing was stored.",
+            "errors": {str(i): e for i, e in errors.items()},
+        },
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
 @extend_schema_view(
     create=extend_schema(
         request=WeatherForecastSerializer(many=True),
@@ -74,7 +90,9 @@ class WeatherForecastViewSet(TimeSeriesViewSet):
     """Weather forecasts per substation and valid time: irradiance (W/m²),
     air temperature (°C), wind speed (m/s) at its height (m), cloud cover (%).
     POST: push forecasts made elsewhere (one object or a list of up to 10,000);
-    the same (substation, provider, issued_at, valid_at) updates in place."""
+    the same (substation, provider, issued_at, valid_at) updates in place. An
+    issue time ahead of our clock, a time older than INGEST_MAX_AGE_S, or two
+    items of one key that disagree refuse the push (400, per item)."""
 
     queryset = WeatherForecast.objects.select_related("substation")
     serializer_class = WeatherForecastSerializer
@@ -93,21 +111,17 @@ class WeatherForecastViewSet(TimeSeriesViewSet):
         given = self.get_serializer(data=request.data, many=many)
         if not given.is_valid():
             by_item = given.errors if many else {0: given.errors}
-            errors = {str(i): item_errors(e) for i, e in by_item.items()}
-            return Response(
-                {
-                    "detail": f"{len(errors)} invalid item(s): nothing was stored.",
-                    "errors": errors,
-                },
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return refused({i: item_errors(e) for i, e in by_item.items()})
         items = given.validated_data if many else [given.validated_data]
         # forecasting.services loads pvlib: only when a forecast is pushed.
-        from forecasting.services import weather_forecasts_store
+        from forecasting.services import weather_forecasts_push
 
-        received = weather_forecasts_store(
-            forecasts=[WeatherForecast(**item) for item in items]
-        )
+        try:
+            received = weather_forecasts_push(
+                forecasts=[WeatherForecast(**item) for item in items]
+            )
+        except BatchInvalid as invalid:  # too old, ahead of our clock, conflicting
+            return refused(invalid.errors)
         return Response({"received": received}, status=status.HTTP_201_CREATED)
 
 

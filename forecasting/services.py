@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from assets.models import AssetKind, AssetStatus, AssetTelemetry, DERAsset
 from assets.services import RATING_FIELDS, output_limit_kw
+from dermgmt.ingest import Checker
 from forecasting.models import (
     WEATHER_COLUMNS,
     EnergyForecast,
@@ -56,6 +57,36 @@ def weather_forecasts_store(*, forecasts: Sequence[WeatherForecast]) -> int:
         batch_size=2000,
     )
     return len(forecasts)
+
+
+# One forecast of a provider for a substation, issue and valid time.
+FORECAST_KEY = ["substation_id", "provider", "issued_at", "valid_at"]
+
+
+def weather_forecasts_push(
+    *, forecasts: Sequence[WeatherForecast], now: datetime | None = None
+) -> int:
+    """Store forecasts an integration pushed (`weather_forecasts_store`), or
+    refuse them whole with BatchInvalid, having written nothing, when an issue
+    time is ahead of our clock, an issue or valid time is older than the
+    ingest's bound (INGEST_MAX_AGE_S, `dermgmt.ingest`), or two forecasts of one
+    substation, provider, issue and valid time disagree (an exact repeat is a
+    retry, stored once). Our own fetches store without these checks: a
+    provider's answer may cover past days."""
+    check = Checker(now or timezone.now())
+    for check.index, forecast in enumerate(forecasts):
+        check.within("issued_at", forecast.issued_at)
+        check.within("valid_at", forecast.valid_at, ahead=True)
+        check.distinct(
+            {
+                name: getattr(forecast, name)
+                for name in [*FORECAST_KEY, *FORECAST_VALUES]
+            },
+            key=FORECAST_KEY,
+            what="substation, provider, issued_at and valid_at",
+        )
+    check.done()
+    return weather_forecasts_store(forecasts=forecasts)
 
 
 # --- Expected generation (step 12) -------------------------------------------------

@@ -52,6 +52,8 @@ READING_COLUMNS = [
     "voltage_v",
     "load_kw",
 ]
+# A sensor measures once at a time: two items of one key must agree.
+READING_KEY = ["sensor_id", "measured_at"]
 
 # --- Plausibility: what a sensor at a substation can report (docs/api.md) ------
 # A reading beyond these is a broken sensor or a unit mistake, never the grid: let
@@ -178,8 +180,10 @@ def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
     """Validate a batch of readings from an integration as a whole, then record
     it (re-sent readings are skipped). Raises BatchInvalid with every item's
     errors, having written nothing. Items: sensor (uid), measured_at (ISO 8601
-    with offset), frequency_hz, voltage_pu, optional voltage_v, load_kw; each
-    number finite and plausible at the sensor's substation (`reading_check`)."""
+    with offset, at most INGEST_MAX_AGE_S old), frequency_hz, voltage_pu,
+    optional voltage_v, load_kw; each number finite and plausible at the
+    sensor's substation (`reading_check`). Two items of one sensor and time
+    must agree (an exact repeat is a retry)."""
     items = as_items(data)
     check = Checker(now or timezone.now())
     sensors = {
@@ -215,6 +219,7 @@ def readings_ingest(*, data: Any, now: datetime | None = None) -> int:
                 "sensor_id": sensor.pk,
                 "measured_at": measured_at,
             } | numbers
+            check.distinct(row, key=READING_KEY, what="sensor and measured_at")
             rows.append([row[name] for name in READING_COLUMNS])
     check.done()  # raises before anything is written
     return readings_store(rows=rows)

@@ -318,3 +318,31 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient}: {self.template} ({self.status})"
+
+
+class InboundMessage(models.Model):
+    """One SMS an owner sent us, by Twilio's MessageSid (docs/notifications.md).
+
+    Kept so that a request replayed with its valid signature (the same MessageSid)
+    is recognised and changes nothing. One small row per inbound SMS; the sid is
+    what must stay (Twilio's signatures do not expire).
+    """
+
+    message_sid = models.CharField(max_length=64, unique=True)
+    phone = models.CharField(max_length=32, help_text="The sender (From), E.164.")
+    owner = models.ForeignKey(
+        "assets.Owner",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="An owner with that number when it arrived (the lowest id if "
+        "several share it: the keyword applied to all of them).",
+    )
+    body = models.TextField(blank=True, help_text="Without control characters.")
+    keyword = models.CharField(max_length=16, blank=True)
+    outcome = models.CharField(max_length=16)
+    received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.message_sid} from {self.phone}: {self.outcome}"

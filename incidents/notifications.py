@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -26,11 +26,12 @@ from assets.models import Owner
 from incidents.models import (
     DISCHARGE_SMS,
     Channel,
+    InboundMessage,
     Notification,
     NotificationStatus,
 )
 from incidents.selectors import sms_recipients
-from incidents.transports import TRANSPORTS, DeliveryError, sms_enabled
+from incidents.transports import TRANSPORTS, DeliveryError, sms_enabled, sms_text
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,14 @@ STOP_WORDS = {
     "OPTOUT",
 }
 START_WORDS = {"START", "YES", "UNSTOP", "OPTIN"}
+# A discharge SMS names at most this many batteries ("and 2 more"), each cut to
+# SMS_NAME_CHARS: with them the text stays under SMS_MAX_CHARS and always ends
+# with "Reply STOP to opt out.".
+SMS_NAMES_LISTED = 3
+SMS_NAME_CHARS = 40
+# Twilio's longest message body; what we keep of an inbound one.
+INBOUND_BODY_CHARS = 1600
+REPLAY = "replay"
 
 
 # Templates of each kind of message: (subject, body); rendered by the sender.
@@ -122,6 +131,8 @@ def notification_render(notification: Notification) -> None:
         text = render_to_string(subject, context)
         notification.subject = " ".join(text.split())[:200]
     notification.body = render_to_string(body, context).strip()
+    if notification.channel == Channel.SMS:
+        notification.body = sms_text(notification.body)
     notification.save(update_fields=["subject", "body"])
 
 
@@ -296,7 +307,9 @@ def discharge_sms_enqueue(
 
     Only owners with consent and a number that has not replied STOP; at most one
     discharge SMS per owner per SMS_DISCHARGE_QUIET_S (an event, not a cycle).
-    One SMS per owner lists all of their batteries that started.
+    One SMS per owner names the batteries that started (the first
+    SMS_NAMES_LISTED, names stripped of control and format characters and
+    shortened, then "and N more").
     """
     kw_by_asset = dict(zip(asset_ids, target_kw, strict=True))
     quiet_since = now - timedelta(seconds=settings.SMS_DISCHARGE_QUIET_S)
@@ -312,7 +325,11 @@ def discharge_sms_enqueue(
                 recipient=phone,
                 template=DISCHARGE_SMS,
                 context={
-                    "assets": assets,
+                    "assets": [
+                        (sms_text(name, limit=SMS_NAME_CHARS), kw)
+                        for name, kw in assets[:SMS_NAMES_LISTED]
+                    ],
+                    "more": len(assets[SMS_NAMES_LISTED:]),
                     "total_kw": sum(kw for _, kw in assets),
                 },
                 idempotency_key=f"{key}:owner{owner_id}",
@@ -326,6 +343,41 @@ def discharge_sms_enqueue(
 
 
 # --- Inbound SMS (STOP / START) -------------------------------------------------------
+
+
+def sms_inbound_receive(
+    *, message_sid: str, phone: str, body: str, now: datetime | None = None
+) -> str:
+    """Record an inbound SMS by its Twilio MessageSid and apply its keyword, once.
+
+    The row and the keyword's effect commit together. A sid seen before (a
+    captured request replayed, or Twilio delivering twice) changes nothing and
+    returns "replay"; of two deliveries of one sid at the same moment, the unique
+    constraint lets exactly one through. `phone` must be E.164 (the door checks).
+    """
+    now = now or timezone.now()
+    text = sms_text(body, limit=INBOUND_BODY_CHARS)
+    words = text.upper().split()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                message = InboundMessage.objects.create(
+                    message_sid=message_sid,
+                    phone=phone,
+                    owner=Owner.objects.filter(phone=phone).order_by("pk").first(),
+                    body=text,
+                    keyword=words[0][:16] if words else "",
+                    outcome="",
+                    received_at=now,
+                )
+        except IntegrityError:
+            if not InboundMessage.objects.filter(message_sid=message_sid).exists():
+                raise
+            logger.warning("SMS %s from %s replayed: ignored", message_sid, phone)
+            return REPLAY
+        message.outcome = sms_keyword(phone=phone, body=text, now=now)
+        message.save(update_fields=["outcome"])
+    return message.outcome
 
 
 def sms_keyword(*, phone: str, body: str, now: datetime | None = None) -> str:

@@ -10,12 +10,39 @@ from __future__ import annotations
 
 import mimetypes
 import smtplib
+import unicodedata
 from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
 from incidents.models import Notification
+
+# Two concatenated GSM-7 segments (153 + 153 characters): what one SMS may cost.
+# A text with a character outside GSM-7 goes as UCS-2 (67 a segment): 5 segments.
+SMS_MAX_CHARS = 306
+# Unicode categories never sent: control (Cc: NUL, escapes; tabs and line breaks
+# become spaces), format (Cf: the bidi overrides and isolates, zero-width spaces
+# and joiners, soft hyphens, tag characters), lone surrogates (Cs), private use
+# (Co). Letters, marks, digits, punctuation and symbols of every script stay.
+SMS_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
+SMS_ELLIPSIS = "..."  # GSM-7; "\u2026" would turn the whole text into UCS-2
+
+
+def sms_text(text: str, *, limit: int = SMS_MAX_CHARS) -> str:
+    """What may go into an SMS: `text` without control or format characters, each
+    run of whitespace (line breaks included) one space, at most `limit` characters
+    (cut with "..."). Every SMS passes here, at rendering and again at sending;
+    names that go into a template pass here first with a smaller limit."""
+    kept = "".join(
+        " " if char.isspace() else char
+        for char in text
+        if char.isspace() or unicodedata.category(char) not in SMS_DROPPED_CATEGORIES
+    )
+    text = " ".join(kept.split())
+    if len(text) > limit:
+        text = text[: limit - len(SMS_ELLIPSIS)].rstrip() + SMS_ELLIPSIS
+    return text
 
 
 class DeliveryError(Exception):
@@ -90,7 +117,7 @@ def sms_send(notification: Notification) -> str:
         message = client.messages.create(
             to=notification.recipient,
             from_=settings.TWILIO_FROM_NUMBER,
-            body=notification.body,
+            body=sms_text(notification.body),
         )
     except TwilioRestException as error:
         permanent = 400 <= error.status < 500 and error.status != 429

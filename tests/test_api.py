@@ -20,6 +20,7 @@ from dermgmt.api.auth import token_create
 from dermgmt.api.urls import router
 from dermgmt.ingest import MAX_ITEMS
 from dermgmt.models import ApiToken
+from dermgmt.schedule import safety_tasks_assert
 from dermgmt.tasks import heartbeat
 from dispatch.models import DispatchRun, SetpointCommand
 from forecasting.models import EnergyForecast, WeatherForecast
@@ -158,6 +159,7 @@ def test_anonymous_is_refused_every_list_but_not_the_schema_or_health():
         assert api.get(url).status_code in (401, 403), url
     assert api.get("/api/schema/").status_code == 200
     heartbeat.delay()  # eager in tests; without it /healthz is 503 (beat missing)
+    safety_tasks_assert()  # as beat does at start: else 503 (safety tasks missing)
     assert api.get("/healthz").status_code == 200
 
 
@@ -636,13 +638,15 @@ def test_a_forecasts_token_pushes_weather_and_a_repeat_updates(operator, substat
 
 
 def test_a_forecast_repeated_within_one_push_is_stored_once(operator, substation):
+    """An exact repeat is a retry; one that disagrees refuses the push
+    (tests/security/test_ingest_input.py)."""
     api, _ = with_token(operator, "forecasts")
     pushed = forecasts(substation)
-    repeated = [*pushed, pushed[0] | {"ghi_w_m2": 900.0}]
+    repeated = [*pushed, pushed[0]]
     response = api.post("/api/v1/weather-forecasts/", repeated, format="json")
     assert (response.status_code, response.json()) == (201, {"received": 3})
     assert WeatherForecast.objects.count() == 2
-    assert WeatherForecast.objects.filter(ghi_w_m2=900.0).count() == 1
+    assert WeatherForecast.objects.filter(ghi_w_m2=501.0).count() == 1
 
 
 def test_a_negative_irradiance_is_refused(operator, substation):

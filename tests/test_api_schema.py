@@ -8,6 +8,11 @@ operation is reachable. Each response must not be a server error, and must
 conform to the schema: a documented status code, a documented content type, a
 body valid against the response's schema, documented headers.
 
+Besides the generated requests, every operation that takes JSON gets bodies
+nested far deeper than Python's parser can hold (`[` x 1,500: 400, not a
+RecursionError), and every list paged by cursor gets crafted cursors (404
+"Invalid cursor", not a failing query): explicit cases, checked the same way.
+
 A little data is seeded per operation so that lists return rows and detail
 pages are found: half of the generated path parameters are replaced by the key
 of a seeded row (the rest stay random, so 404s are exercised too). The rows are
@@ -17,7 +22,9 @@ sensor, a cycle's setpoint without a user, a fleet report without a substation).
 
 from __future__ import annotations
 
+import base64
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 import pytest
 import schemathesis
@@ -254,3 +261,63 @@ def throttled_soon(monkeypatch):
 )
 def test_every_operation_conforms_to_the_schema(case, token_header, seeded):
     case.call_and_validate(headers=token_header, checks=CHECKS)
+
+
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+JSON_WRITES = [
+    operation
+    for operation in OPERATIONS
+    if any(body.media_type == "application/json" for body in operation.body)
+]
+PAGED_BY_CURSOR = [
+    operation
+    for operation in OPERATIONS
+    if any(parameter.name == "cursor" for parameter in operation.query)
+]
+NESTED_BODIES = {
+    "arrays left open": b"[" * 1500,
+    "arrays": b"[" * 1500 + b"]" * 1500,
+    "objects": b'{"a":' * 1500 + b"1" + b"}" * 1500,
+}
+
+
+def crafted_cursor(**tokens: str) -> str:
+    return base64.b64encode(urlencode(tokens).encode()).decode()
+
+
+CRAFTED_CURSORS = {
+    "not a time": crafted_cursor(p="yesterday"),
+    "a time without its zone": crafted_cursor(p="2026-01-01 00:00:00"),
+    "past year 9999 in UTC": crafted_cursor(p="9999-12-31 23:59:59-05:00"),
+    "a NUL": crafted_cursor(p="\x00"),
+}
+
+
+def label(operation) -> str:
+    return f"{operation.method.upper()} {operation.path}"
+
+
+@pytest.mark.parametrize("body", NESTED_BODIES.values(), ids=NESTED_BODIES.keys())
+@pytest.mark.parametrize("operation", JSON_WRITES, ids=label)
+def test_every_json_operation_refuses_a_deeply_nested_body(
+    operation, body, token_header, seeded
+):
+    """JSON deeper than the API reads is a documented 400, never a 5xx."""
+    case = operation.Case(
+        path_parameters=dict(SEEDED.get(operation.path, {})),
+        body=body,
+        media_type="application/json",
+    )
+    response = case.call_and_validate(headers=token_header, checks=CHECKS)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("cursor", CRAFTED_CURSORS.values(), ids=CRAFTED_CURSORS.keys())
+@pytest.mark.parametrize("operation", PAGED_BY_CURSOR, ids=label)
+def test_every_list_paged_by_cursor_refuses_a_crafted_cursor(
+    operation, cursor, token_header, seeded
+):
+    """A cursor holding no position of the series is a documented 404."""
+    case = operation.Case(query={"cursor": cursor})
+    response = case.call_and_validate(headers=token_header, checks=CHECKS)
+    assert response.status_code == 404

@@ -106,6 +106,8 @@ BAD_ROWS = [
     ("reserve above 100", row(uid="b4", min_soc_reserve="120"), "Reserve must be"),
     ("bad phone", row(uid="b5", owner_email="b5@x.org", owner_phone="+1 555"), "phone"),
     ("formula in a name", row(uid="b6", name="=HYPERLINK(1)"), "formula"),
+    ("formula behind a space", row(uid="b6s", name=" =HYPERLINK(1)"), "formula"),
+    ("full-width equals", row(uid="b6w", name="\uff1dHYPERLINK(1)"), "formula"),
     ("unknown kind", row(uid="b7", kind="nuclear"), "not a valid choice"),
     ("not a number", row(uid="b8", energy_capacity_kwh="five"), "must be a float"),
     ("NaN", row(uid="b9", max_charge_power_kw="nan"), "finite"),

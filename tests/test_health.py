@@ -8,12 +8,14 @@ import pytest
 from django.utils import timezone
 
 from dermgmt.models import Heartbeat
+from dermgmt.schedule import safety_tasks_assert
 from dermgmt.tasks import heartbeat
 
 pytestmark = pytest.mark.django_db
 
 
 def test_it_is_healthy_after_a_heartbeat(client):
+    safety_tasks_assert()  # what beat does when it starts
     heartbeat.delay()  # eager in tests: beat -> broker -> worker in one call
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -23,6 +25,7 @@ def test_it_is_healthy_after_a_heartbeat(client):
         "database",
         "broker",
         "beat",
+        "safety_tasks",
     }
 
 

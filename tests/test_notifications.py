@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import threading
+import uuid
 from collections import deque
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -161,6 +162,19 @@ def test_a_discharge_texts_the_consenting_owner_once_and_never_the_opted_out(
     sms = Notification.objects.get(channel=Channel.SMS)
     assert sms.status == NotificationStatus.SENT
     assert sms.provider_message_id == "SM" + "1".zfill(32)
+
+
+def test_asset_names_in_any_script_reach_the_owner_as_written(twilio):
+    """The SMS text loses only control and format characters
+    (tests/security/test_sms_body.py): accented Latin, CJK, Arabic and Cyrillic
+    names arrive as written."""
+    name = "Batterie été 電池 بطارية Аккумулятор"
+    substation = make_substation(import_capacity_kw=1000.0)
+    owner = make_owner(phone="+14155550101", sms_consent=True)
+    make_battery(substation, owner, name=name, last_telemetry_at=timezone.now())
+    cycle(substation)
+    notifications_send_due(now=timezone.now() + timedelta(seconds=1))
+    assert f"your battery {name} is discharging" in twilio.received[0]["Body"]
 
 
 def test_with_twilio_unset_an_sms_is_kept_as_not_sent(
@@ -319,6 +333,8 @@ WEBHOOK = "http://testserver/sms/inbound/"
 
 
 def signed_post(client, params: dict, token: str = TOKEN):
+    """Twilio's request: every message has its own MessageSid."""
+    params = {"MessageSid": f"SM{uuid.uuid4().hex}", **params}
     signature = RequestValidator(token).compute_signature(WEBHOOK, params)
     return client.post(WEBHOOK, params, HTTP_X_TWILIO_SIGNATURE=signature)
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from dermgmt.schedule import PREFIX
+from dermgmt.schedule import PREFIX, safety_names, safety_tasks_drift
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +49,34 @@ def test_it_disables_entries_the_code_no_longer_names():
     gone.save()
     setup()
     assert not PeriodicTask.objects.get(name=f"{PREFIX}retired").enabled
+
+
+def test_the_safety_entries_are_the_control_loop_and_its_watchers():
+    """Owned by code (tests/security/test_safety_tasks.py): the fail-safe sweeper,
+    the fan-out, the heartbeat and the notification sender; not the forecasts,
+    reports or the simulator."""
+    assert safety_names() == {
+        f"{PREFIX}heartbeat",
+        f"{PREFIX}dispatch-fan-out",
+        f"{PREFIX}setpoints-expire",
+        f"{PREFIX}notifications-send",
+    }
+
+
+def test_setup_leaves_nothing_for_the_safety_check_to_report():
+    setup()
+    assert safety_tasks_drift() == []
+
+
+def test_an_operator_may_switch_off_an_entry_that_is_not_a_safety_entry(
+    client, operator
+):
+    setup()
+    forecasts = PeriodicTask.objects.get(name=f"{PREFIX}forecasts")
+    client.force_login(operator)
+    client.post(
+        "/admin/django_celery_beat/periodictask/",
+        {"action": "disable_tasks", "_selected_action": [forecasts.pk]},
+    )
+    forecasts.refresh_from_db()
+    assert not forecasts.enabled

@@ -4,7 +4,8 @@ Every request needs the Django model permission of what it does (view for
 reads, add for ingest, the setpoint permission for a manual setpoint), the same
 permissions the admin checks, held through the user's roles. A token acts as
 its user and, on top, only within its scopes. Rows are then filtered to what the
-user may see (an owner's login: its own), so another owner's object is a 404.
+user may see (an owner's login: its own, none while it is linked to no owner:
+assets.selectors.user_owner_id), so another owner's object is a 404.
 """
 
 from __future__ import annotations

@@ -4,16 +4,18 @@ filtering, ordering and pagination declared once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django_filters import IsoDateTimeFilter
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import filters, pagination, serializers, status, viewsets
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework import filters, pagination, parsers, serializers, status, viewsets
+from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -49,6 +51,68 @@ class TimeSeriesPage(pagination.CursorPagination):
     def get_ordering(self, request, queryset, view):
         return (view.ordering,)  # each series' own time field, newest first
 
+    def paginate_queryset(self, queryset, request, view=None):
+        self.model = queryset.model  # whose ordering field a position is of
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        """DRF's, and the position a cursor carries must be one the API writes:
+        str() of a value of the ordering's field, a time in UTC. A crafted one is
+        "Invalid cursor" (404) as an undecodable one is, not a query that fails
+        (a NUL on PostgreSQL, a year past 9999 once in UTC, a naive time)."""
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        try:
+            value = field.to_python(cursor.position)
+        except (ValidationError, ValueError, OverflowError):
+            raise NotFound(self.invalid_cursor_message) from None
+        if str(value) != cursor.position or (
+            isinstance(value, datetime) and value.utcoffset() != timedelta(0)
+        ):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+
+# Far deeper than any body the API takes (a list of objects is 2 deep), far from
+# what Python's recursive JSON parser can hold (about 1,000).
+MAX_JSON_DEPTH = 32
+
+
+def nesting_exceeds(data, limit: int) -> bool:
+    """Whether parsed JSON nests lists and objects deeper than `limit`, walked
+    level by level (no recursion, so no depth can overflow the stack)."""
+    level = [data]
+    for _ in range(limit):
+        deeper = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:  # JSON's containers
+                    deeper.append(child)
+        if not deeper:
+            return False
+        level = deeper
+    return True
+
+
+class BoundedJSONParser(parsers.JSONParser):
+    """DRF's, with a bound on nesting: JSON deeper than MAX_JSON_DEPTH is a
+    parse error (400), whether Python's parser would run out of stack on it
+    (`[` x 1,500: a RecursionError, a 500) or the code reading it would."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        too_deep = ParseError(
+            f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels."
+        )
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise too_deep from None
+        if type(data) in (dict, list) and nesting_exceeds(data, MAX_JSON_DEPTH):
+            raise too_deep
+        return data
+
 
 class ApiViewSet(viewsets.GenericViewSet):
     """Subclasses set `queryset` (with what its serializer needs joined, so a
@@ -58,6 +122,8 @@ class ApiViewSet(viewsets.GenericViewSet):
     permission_classes = [ApiPermission]
     # Never NaN or Infinity in a response: null instead (dermgmt/api/renderers.py).
     renderer_classes = [FiniteJSONRenderer, BrowsableAPIRenderer]
+    # DRF's defaults, with JSON's nesting bounded.
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
     filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
     pagination_class = Page
     owner_field: str | None = None
@@ -171,7 +237,7 @@ BatchErrors = inline_serializer(
 )
 
 
-class IngestJSONParser(JSONParser):
+class IngestJSONParser(BoundedJSONParser):
     """JSON that may hold NaN, Infinity or -Infinity (Python's json.dumps writes
     them by default): read as floats, so that the ingest's checker refuses them
     with the item and field, instead of a parse error for the whole body."""

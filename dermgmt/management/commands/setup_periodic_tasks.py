@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from dermgmt.schedule import PREFIX, schedule
+from dermgmt.schedule import PREFIX, safety_tasks_assert, schedule
 
 
 class Command(BaseCommand):
@@ -34,3 +34,6 @@ class Command(BaseCommand):
         )
         if stale.update(enabled=False):
             PeriodicTasks.update_changed()  # queryset.update() sends no signal
+        # The safety rows exactly as code says (start time, args, expiry too).
+        for problem in safety_tasks_assert():
+            self.stdout.write(f"restored: {problem}")
