@@ -158,7 +158,10 @@ def admin_probes() -> list[tuple[str, str]]:
         name = f"{model._meta.app_label}.{model._meta.model_name}"
         fields = [f for f in model._meta.concrete_fields if not f.is_relation]
         text = [
-            f.name for f in fields if isinstance(f, models.CharField | models.TextField)
+            f.name
+            for f in fields
+            if isinstance(f, models.CharField | models.TextField)
+            and f.name != "password"  # UserAdmin refuses lookups on it already
         ]
         dates = [f.name for f in fields if isinstance(f, models.DateField)]
         if model_admin.date_hierarchy:
